@@ -1,0 +1,42 @@
+"""Activities that load demo data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+
+from commerce.demo import seed_demo_catalog
+
+
+@dataclass(frozen=True)
+class SeedDemoCatalogInput:
+    pass
+
+
+@dataclass(frozen=True)
+class SeedDemoCatalogOutput:
+    created: bool
+    vendors: int
+    products: int
+    variants: int
+
+
+class DemoActivities:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._sessionmaker = sessionmaker
+
+    @activity.defn
+    async def seed_demo_catalog(self, _: SeedDemoCatalogInput) -> SeedDemoCatalogOutput:
+        # Idempotent: the seeder checks for the demo vendor inside the same transaction, and the
+        # unique slugs make a concurrent duplicate run fail rather than double the catalog.
+        async with self._sessionmaker.begin() as session:
+            result = await seed_demo_catalog(session)
+        activity.logger.info("demo catalog seed", extra={"catalog_loaded": result.created})
+        return SeedDemoCatalogOutput(
+            created=result.created,
+            vendors=result.vendors,
+            products=result.products,
+            variants=result.variants,
+        )

@@ -1,0 +1,95 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+
+from api import errors
+from api.middleware import REQUEST_ID_HEADER, RequestContextMiddleware
+from api.problems import PROBLEM_MEDIA_TYPE, FieldError, Problem
+from api.routes import health, problems
+from core import database, temporal
+from core.logs import configure_logging
+from core.settings import Settings, load_settings
+
+API_VERSION = "0.1.0"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API. Called by uvicorn (``factory=True``) and by the tests."""
+    configured = settings is not None
+    settings = settings or load_settings()
+    if not configured:
+        configure_logging(settings.log_level, settings.log_format, process="api")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = database.create_engine(settings)
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.sessionmaker = database.create_sessionmaker(engine)
+        # Lazy: the API starts (and /healthz answers) while Temporal is still coming up;
+        # /readyz reports whether it is reachable.
+        app.state.temporal = await temporal.connect(settings, lazy=True)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Emporium",
+        version=API_VERSION,
+        summary="Multi-vendor marketplace API",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    errors.install(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=[REQUEST_ID_HEADER],
+        )
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(health.router)
+    app.include_router(problems.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """OpenAPI with every error documented as problem+json (FastAPI's default 422 is not)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, summary=app.summary, routes=app.routes
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for model in (Problem, FieldError):
+        components[model.__name__] = model.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    problem = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for status, response in responses.items():
+                if status.startswith(("4", "5")):
+                    response["content"] = problem
+            responses.setdefault(
+                "default", {"description": "An error (problem details)", "content": problem}
+            )
+    app.openapi_schema = schema
+    return schema

@@ -1,0 +1,37 @@
+"""Request dependencies: the database session (one transaction per request) and friends."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
+
+from core.settings import Settings
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        # Commit before the response is sent (scope="function"): a failed commit must turn
+        # into an error response, never a 2xx for data that was not stored.
+        await session.commit()
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def _temporal(request: Request) -> Client:
+    return request.app.state.temporal
+
+
+SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+TemporalDep = Annotated[Client, Depends(_temporal)]

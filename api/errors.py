@@ -1,0 +1,62 @@
+"""Exception handlers: every error path answers problem+json with a stable code."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.problems import for_status, problem_response
+from commerce.errors import DomainError
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    return problem_response(
+        exc.status, exc.code, exc.title, exc.detail, instance=request.url.path, **exc.extra
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    problem = for_status(exc.status_code)
+    # Starlette's default detail is just the status phrase; only pass on a real explanation.
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != problem.title else None
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = "No such resource."
+    if exc.status_code == 405 and detail == "Method Not Allowed":
+        detail = f"{request.method} is not allowed here."
+    return problem_response(
+        exc.status_code,
+        problem.code,
+        problem.title,
+        detail,
+        instance=request.url.path,
+        headers=exc.headers,
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # The submitted values are not echoed back: they may be passwords or card data.
+    errors = [
+        {"loc": list(error.get("loc", ())), "message": error.get("msg", ""), "type": error["type"]}
+        for error in exc.errors()
+    ]
+    return problem_response(
+        422,
+        "validation_error",
+        "The request is not valid",
+        f"{len(errors)} problem(s) with the request; see `errors`.",
+        instance=request.url.path,
+        errors=errors,
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    # Anything else is caught by RequestContextMiddleware, which logs it with the request id
+    # and answers a 500 problem without internals.

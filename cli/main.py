@@ -1,0 +1,139 @@
+"""The ``emporium`` command: dev, api, worker, migrate, seed, healthcheck."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from core.logs import configure_logging
+from core.settings import Settings, SettingsError, load_settings
+
+
+def _api(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    configure_logging(settings.log_level, settings.log_format, process="api")
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=args.host or settings.api_host,
+        port=args.port or settings.api_port,
+        workers=args.workers,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def _worker(settings: Settings, _: argparse.Namespace) -> int:
+    from workers.main import run_worker
+
+    configure_logging(settings.log_level, settings.log_format, process="worker")
+    settings.sqlalchemy_url  # noqa: B018 - fail early with a clear line if unset
+    asyncio.run(run_worker(settings))
+    return 0
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from models.migrate import upgrade
+
+    configure_logging(settings.log_level, settings.log_format, process="migrate")
+    upgrade(settings.sqlalchemy_url, args.revision)
+    print(f"database migrated to {args.revision}")
+    return 0
+
+
+def _seed(settings: Settings, _: argparse.Namespace) -> int:
+    from commerce.demo import seed_demo_catalog
+    from core import database
+
+    async def seed() -> str:
+        engine = database.create_engine(settings)
+        try:
+            async with database.create_sessionmaker(engine).begin() as session:
+                result = await seed_demo_catalog(session)
+        finally:
+            await engine.dispose()
+        if not result.created:
+            return "demo catalog already loaded"
+        return (
+            f"demo catalog loaded: {result.vendors} vendors, {result.products} products, "
+            f"{result.variants} variants"
+        )
+
+    print(asyncio.run(seed()))
+    return 0
+
+
+def _healthcheck(settings: Settings, args: argparse.Namespace) -> int:
+    from cli.healthcheck import check_api, check_worker
+
+    ok, message = check_api(settings) if args.component == "api" else check_worker(settings)
+    print(message)
+    return 0 if ok else 1
+
+
+def _dev(settings: Settings, _: argparse.Namespace) -> int:
+    from cli.dev import run_dev
+
+    return run_dev(settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="emporium",
+        description="Emporium marketplace backend. Settings come from EMPORIUM_* variables.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser(
+        "dev",
+        help="run everything on this machine: embedded PostgreSQL, Temporal dev server + UI, "
+        "worker, API, demo catalog",
+    ).set_defaults(handler=_dev)
+    api = sub.add_parser("api", help="serve the HTTP API")
+    api.add_argument("--host", default=None)
+    api.add_argument("--port", type=int, default=None)
+    api.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    api.set_defaults(handler=_api)
+    sub.add_parser("worker", help="run the Temporal worker").set_defaults(handler=_worker)
+    migrate = sub.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("revision", nargs="?", default="head")
+    migrate.set_defaults(handler=_migrate)
+    sub.add_parser("seed", help="load the demo catalog (once)").set_defaults(handler=_seed)
+    health = sub.add_parser("healthcheck", help="exit 0 if a component is healthy")
+    health.add_argument("component", choices=["api", "worker"])
+    health.set_defaults(handler=_healthcheck)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        return int(args.handler(settings, args))
+    except SettingsError as error:
+        print(f"emporium: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def run() -> None:
+    """Console entry point. Exits without interpreter teardown once the command is done:
+    temporalio's Rust threads can abort CPython's finalization (temporalio/sdk-python#300)
+    and turn a clean stop into a core dump."""
+    code = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,184 @@
+"""The demo catalog that `emporium dev` and `emporium seed` load into an empty platform."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Category, InventoryLevel, Product, ProductStatus, Variant, Vendor, VendorStatus
+
+DEMO_MARKER_VENDOR = "northwind-outfitters"
+
+
+@dataclass(frozen=True)
+class _DemoVariant:
+    sku: str
+    options: dict[str, str]
+    price: int  # minor units
+    stock: int
+    weight_grams: int
+    compare_at: int | None = None
+
+
+@dataclass(frozen=True)
+class _DemoProduct:
+    slug: str
+    title: str
+    brand: str
+    category: str
+    description: str
+    variants: tuple[_DemoVariant, ...]
+
+
+_CATEGORIES: tuple[tuple[str, str, str | None], ...] = (
+    ("clothing", "Clothing", None),
+    ("t-shirts", "T-shirts", "clothing"),
+    ("outerwear", "Outerwear", "clothing"),
+    ("home", "Home & Kitchen", None),
+    ("coffee", "Coffee", "home"),
+    ("cookware", "Cookware", "home"),
+)
+
+
+def _sizes(
+    prefix: str, price: int, stock: int, grams: int, colour: str
+) -> tuple[_DemoVariant, ...]:
+    return tuple(
+        _DemoVariant(f"{prefix}-{size}", {"size": size, "colour": colour}, price, stock, grams)
+        for size in ("S", "M", "L", "XL")
+    )
+
+
+_VENDORS: dict[str, tuple[str, str, tuple[_DemoProduct, ...]]] = {
+    DEMO_MARKER_VENDOR: (
+        "Northwind Outfitters",
+        "Durable clothing for long walks and short summers.",
+        (
+            _DemoProduct(
+                "organic-cotton-tee",
+                "Organic Cotton Tee",
+                "Northwind",
+                "t-shirts",
+                "A heavyweight tee in GOTS-certified organic cotton.",
+                _sizes("NW-TEE-BLK", 2500, 40, 220, "black")
+                + _sizes("NW-TEE-WHT", 2500, 3, 220, "white"),
+            ),
+            _DemoProduct(
+                "merino-base-layer",
+                "Merino Base Layer",
+                "Northwind",
+                "t-shirts",
+                "Fine merino wool that stays warm when wet.",
+                _sizes("NW-MER-NVY", 6900, 12, 180, "navy"),
+            ),
+            _DemoProduct(
+                "storm-shell-jacket",
+                "Storm Shell Jacket",
+                "Northwind",
+                "outerwear",
+                "A waterproof, breathable three-layer shell with taped seams.",
+                tuple(
+                    _DemoVariant(f"NW-SHELL-{size}", {"size": size}, 18900, 5, 410, 22900)
+                    for size in ("S", "M", "L")
+                ),
+            ),
+        ),
+    ),
+    "blue-kettle-roasters": (
+        "Blue Kettle Roasters",
+        "Small-batch coffee, roasted on Mondays, shipped on Tuesdays.",
+        (
+            _DemoProduct(
+                "ethiopia-yirgacheffe",
+                "Ethiopia Yirgacheffe",
+                "Blue Kettle",
+                "coffee",
+                "Washed heirloom varieties: jasmine, bergamot and lemon curd.",
+                (
+                    _DemoVariant(
+                        "BK-YIRG-250", {"weight": "250 g", "grind": "whole bean"}, 1400, 60, 260
+                    ),
+                    _DemoVariant(
+                        "BK-YIRG-1000", {"weight": "1 kg", "grind": "whole bean"}, 4600, 15, 1030
+                    ),
+                ),
+            ),
+            _DemoProduct(
+                "cast-iron-skillet",
+                "Cast Iron Skillet 26 cm",
+                "Blue Kettle",
+                "cookware",
+                "Pre-seasoned cast iron that will outlive you.",
+                (_DemoVariant("BK-SKIL-26", {}, 3900, 0, 2600),),
+            ),
+        ),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    created: bool
+    vendors: int
+    products: int
+    variants: int
+
+
+async def seed_demo_catalog(session: AsyncSession) -> SeedResult:
+    """Load the demo catalog once. A no-op when it is already there, so safe to retry."""
+    existing = await session.scalar(select(Vendor.id).where(Vendor.slug == DEMO_MARKER_VENDOR))
+    if existing is not None:
+        return SeedResult(created=False, vendors=0, products=0, variants=0)
+
+    category_ids: dict[str, object] = {}
+    for slug, name, parent in _CATEGORIES:
+        path = f"{parent}/{slug}" if parent else slug
+        category_ids[slug] = await session.scalar(
+            insert(Category)
+            .values(slug=slug, name=name, path=path, parent_id=category_ids.get(parent or ""))
+            .on_conflict_do_update(index_elements=[Category.slug], set_={"name": name})
+            .returning(Category.id)
+        )
+
+    products = variants = 0
+    for vendor_slug, (name, description, catalog) in _VENDORS.items():
+        vendor = Vendor(
+            slug=vendor_slug, name=name, description=description, status=VendorStatus.ACTIVE
+        )
+        session.add(vendor)
+        await session.flush()
+        for item in catalog:
+            product = Product(
+                vendor_id=vendor.id,
+                category_id=category_ids[item.category],
+                slug=item.slug,
+                title=item.title,
+                brand=item.brand,
+                description=item.description,
+                status=ProductStatus.ACTIVE,
+            )
+            session.add(product)
+            await session.flush()
+            products += 1
+            for spec in item.variants:
+                variant = Variant(
+                    product_id=product.id,
+                    vendor_id=vendor.id,
+                    sku=spec.sku,
+                    options=spec.options,
+                    price_amount=spec.price,
+                    compare_at_amount=spec.compare_at,
+                    currency="EUR",
+                    weight_grams=spec.weight_grams,
+                )
+                session.add(variant)
+                await session.flush()
+                session.add(
+                    InventoryLevel(variant_id=variant.id, on_hand=spec.stock, low_stock_threshold=5)
+                )
+                variants += 1
+    await session.flush()
+    return SeedResult(created=True, vendors=len(_VENDORS), products=products, variants=variants)

@@ -1,0 +1,202 @@
+"""Platform settings, read from the environment (prefix ``EMPORIUM_``) and an optional ``.env``.
+
+Every process (API, worker, CLI) builds one ``Settings`` at start-up through ``load_settings``.
+An invalid value stops start-up with one line naming the environment variable at fault.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceParseError
+
+ENV_PREFIX = "EMPORIUM_"
+
+# Dynamic config for the Temporal dev server: the defaults poll the history queues 20 times a
+# second, which adds ~30 ms to every workflow task (measured, see shared LIMITS).
+TEMPORAL_DEV_DYNAMIC_CONFIG = (
+    "history.transferProcessorMaxPollRPS=1000",
+    "history.timerProcessorMaxPollRPS=1000",
+    "history.visibilityProcessorMaxPollRPS=1000",
+)
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message is one line naming the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Field(
+        default=Path(".emporium"),
+        description="Where `emporium dev` keeps the embedded PostgreSQL, Temporal's db and logs.",
+    )
+
+    # --- PostgreSQL -----------------------------------------------------------------------
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql:// URL. Unset in development: `emporium dev` starts an embedded "
+        "PostgreSQL (pgserver) in the data folder.",
+    )
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    database_max_overflow: int = Field(default=10, ge=0, le=200)
+    database_statement_timeout_ms: int = Field(default=15_000, ge=0)
+
+    # --- Temporal -------------------------------------------------------------------------
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = Field(default="default", min_length=1)
+    temporal_task_queue: str = Field(default="emporium", min_length=1)
+    temporal_ui_url: str = "http://127.0.0.1:8233"
+    temporal_ui_port: int = Field(default=8233, ge=1, le=65535)
+    temporal_connect_timeout_s: float = Field(default=3.0, gt=0)
+    worker_shutdown_grace_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a stopping worker lets running activities finish.",
+    )
+
+    # --- HTTP API -------------------------------------------------------------------------
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    api_public_url: str | None = None
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # --- Logging --------------------------------------------------------------------------
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+
+    # --- Auth -----------------------------------------------------------------------------
+    jwt_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='JSON object of signing keys by key id, e.g. {"2026-11": "..."}; the '
+        "active one signs, all verify (rotation).",
+    )
+    jwt_active_kid: str | None = None
+
+    # --- Payment providers ----------------------------------------------------------------
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_base: str | None = None
+    paypal_client_id: str | None = None
+    paypal_client_secret: SecretStr | None = None
+    paypal_base_url: str | None = None
+    paypal_webhook_id: str | None = None
+
+    # --- Search ---------------------------------------------------------------------------
+    elasticsearch_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("EMPORIUM_ELASTICSEARCH_URL", "ELASTICSEARCH_URL"),
+    )
+
+    # --- Email ----------------------------------------------------------------------------
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    mail_from: str = "Emporium <no-reply@emporium.localhost>"
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        scheme = urlsplit(value).scheme
+        if scheme not in {"postgresql", "postgres", "postgresql+psycopg"}:
+            raise ValueError(f"must be a postgresql:// URL, got scheme {scheme!r}")
+        return value
+
+    @field_validator("temporal_address")
+    @classmethod
+    def _check_temporal_address(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"must be host:port, got {value!r}")
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Settings:
+        if self.jwt_active_kid is not None and self.jwt_active_kid not in self.jwt_keys:
+            raise ValueError(
+                f"{ENV_PREFIX}JWT_ACTIVE_KID={self.jwt_active_kid!r} is not a key of "
+                f"{ENV_PREFIX}JWT_KEYS"
+            )
+        if self.environment == "production":
+            if self.database_url is None:
+                raise ValueError(f"{ENV_PREFIX}DATABASE_URL is required in production")
+            if not self.jwt_keys:
+                raise ValueError(f"{ENV_PREFIX}JWT_KEYS is required in production")
+        return self
+
+    @cached_property
+    def sqlalchemy_url(self) -> str:
+        """The database URL with the psycopg 3 driver named, as SQLAlchemy wants it."""
+        if self.database_url is None:
+            raise SettingsError(
+                f"{ENV_PREFIX}DATABASE_URL is not set (only `emporium dev` starts a database "
+                "of its own)"
+            )
+        _, _, rest = self.database_url.partition("://")
+        return f"postgresql+psycopg://{rest}"
+
+    @property
+    def worker_shutdown_grace(self) -> timedelta:
+        return timedelta(seconds=self.worker_shutdown_grace_s)
+
+    @property
+    def temporal_host_port(self) -> tuple[str, int]:
+        host, _, port = self.temporal_address.rpartition(":")
+        return host, int(port)
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    loc = [str(part) for part in first.get("loc", ()) if part != "__root__"]
+    message = first.get("msg", "invalid").removeprefix("Value error, ")
+    if not loc:
+        return f"invalid settings: {message}"
+    name = loc[0]
+    variable = name if name.isupper() else f"{ENV_PREFIX}{name.upper()}"
+    return f"invalid setting {variable}: {message}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; raise ``SettingsError`` with one clear line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise SettingsError(_describe(error)) from None
+    except SourceParseError as error:
+        # pydantic-settings fails before validation when a JSON-typed variable is not JSON.
+        match = re.search(r'field "(\w+)"', str(error))
+        name = f"{ENV_PREFIX}{match.group(1).upper()}" if match else "a setting"
+        raise SettingsError(f"invalid setting {name}: not valid JSON") from None

@@ -1,0 +1,134 @@
+"""Vendors and what they sell: categories, products, variants and their stock."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, Timestamps, UUIDPrimaryKey
+
+
+def _enum(enum_class: type[enum.Enum], name: str) -> Enum:
+    # Stored as the lowercase value, checked by a native PostgreSQL enum type.
+    return Enum(
+        enum_class,
+        name=name,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
+
+
+class VendorStatus(enum.StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+class ProductStatus(enum.StrEnum):
+    DRAFT = "draft"
+    ACTIVE = "active"
+    ARCHIVED = "archived"
+
+
+class Vendor(UUIDPrimaryKey, Timestamps, Base):
+    __tablename__ = "vendors"
+
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[VendorStatus] = mapped_column(
+        _enum(VendorStatus, "vendor_status"), default=VendorStatus.PENDING
+    )
+
+
+class Category(UUIDPrimaryKey, Timestamps, Base):
+    __tablename__ = "categories"
+
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("categories.id", ondelete="RESTRICT"), index=True
+    )
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # Materialised path of slugs ("clothing/t-shirts"): a subtree is a prefix match.
+    path: Mapped[str] = mapped_column(String(800), unique=True)
+
+
+class Product(UUIDPrimaryKey, Timestamps, Base):
+    __tablename__ = "products"
+
+    vendor_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("vendors.id", ondelete="RESTRICT"), index=True
+    )
+    category_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("categories.id", ondelete="SET NULL"), index=True
+    )
+    slug: Mapped[str] = mapped_column(String(160), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    brand: Mapped[str | None] = mapped_column(String(120))
+    status: Mapped[ProductStatus] = mapped_column(
+        _enum(ProductStatus, "product_status"), default=ProductStatus.DRAFT
+    )
+
+    variants: Mapped[list[Variant]] = relationship(
+        back_populates="product", lazy="raise", order_by="Variant.sku"
+    )
+
+
+class Variant(UUIDPrimaryKey, Timestamps, Base):
+    __tablename__ = "variants"
+    __table_args__ = (
+        UniqueConstraint("vendor_id", "sku"),
+        CheckConstraint("price_amount >= 0", name="price_not_negative"),
+        CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso4217"),
+        CheckConstraint(
+            "compare_at_amount IS NULL OR compare_at_amount > price_amount",
+            name="compare_at_above_price",
+        ),
+        CheckConstraint("weight_grams IS NULL OR weight_grams >= 0", name="weight_not_negative"),
+    )
+
+    product_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), index=True
+    )
+    # Denormalised from the product so that SKUs are unique per vendor in the database.
+    vendor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("vendors.id", ondelete="RESTRICT"))
+    sku: Mapped[str] = mapped_column(String(64))
+    options: Mapped[dict[str, str]] = mapped_column(JSONB, default=dict)
+    price_amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    compare_at_amount: Mapped[int | None] = mapped_column(BigInteger)
+    weight_grams: Mapped[int | None] = mapped_column(Integer)
+
+    product: Mapped[Product] = relationship(back_populates="variants", lazy="raise")
+    stock: Mapped[InventoryLevel | None] = relationship(lazy="raise", uselist=False)
+
+
+class InventoryLevel(Timestamps, Base):
+    """Stock of one variant. available = on_hand - reserved, never negative."""
+
+    __tablename__ = "inventory_levels"
+    __table_args__ = (
+        CheckConstraint("on_hand >= 0", name="on_hand_not_negative"),
+        CheckConstraint("reserved >= 0 AND reserved <= on_hand", name="reserved_within_on_hand"),
+    )
+
+    variant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("variants.id", ondelete="CASCADE"), primary_key=True
+    )
+    on_hand: Mapped[int] = mapped_column(Integer, default=0)
+    reserved: Mapped[int] = mapped_column(Integer, default=0)
+    low_stock_threshold: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,49 @@
+"""The worker process: runs every workflow and activity until told to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from core import database, temporal
+from core.settings import Settings
+from workers.registry import Dependencies, build_worker
+
+log = logging.getLogger("emporium.worker")
+
+
+async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """Poll the task queue until SIGTERM/SIGINT (or ``stop``), then shut down gracefully.
+
+    On shutdown the worker stops polling at once and gives running activities up to
+    ``worker_shutdown_grace_s`` to finish before cancelling them.
+    """
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    engine = database.create_engine(settings)
+    try:
+        client = await temporal.connect(settings)
+        await temporal.ensure_search_attributes(client, settings.temporal_namespace)
+        deps = Dependencies(sessionmaker=database.create_sessionmaker(engine))
+        worker = build_worker(client, settings, deps)
+        async with worker:
+            log.info(
+                "worker started",
+                extra={
+                    "task_queue": settings.temporal_task_queue,
+                    "namespace": settings.temporal_namespace,
+                    "temporal_address": settings.temporal_address,
+                },
+            )
+            await stop.wait()
+            log.info(
+                "worker stopping; letting running activities finish",
+                extra={"grace_s": settings.worker_shutdown_grace_s},
+            )
+        log.info("worker stopped")
+    finally:
+        await engine.dispose()
