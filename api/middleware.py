@@ -11,10 +11,12 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import problem_response
-from core.logs import request_id_var
+from core.logs import install_request_id_factory, request_id_var
 
 log = logging.getLogger("emporium.api")
 access_log = logging.getLogger("emporium.access")
+
+install_request_id_factory()
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # A client's own request id is kept when it is short and harmless; anything else is replaced.

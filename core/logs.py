@@ -24,6 +24,29 @@ def _is_secret_key(key: str) -> bool:
     return any(part in lowered for part in _REDACTED_KEYS)
 
 
+_factory_installed = False
+
+
+def install_request_id_factory() -> None:
+    """Stamp the current request id on every LogRecord when it is created.
+
+    At creation, not at formatting: a handler may format later (a queue, a test's capture),
+    when the request's context is gone.
+    """
+    global _factory_installed
+    if _factory_installed:
+        return
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        record.request_id = request_id_var.get()
+        return record
+
+    logging.setLogRecordFactory(factory)
+    _factory_installed = True
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, request_id and extras."""
 
@@ -34,11 +57,11 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        request_id = request_id_var.get()
+        request_id = getattr(record, "request_id", None) or request_id_var.get()
         if request_id is not None:
             entry["request_id"] = request_id
         for key, value in record.__dict__.items():
-            if key in _STANDARD_ATTRS or key.startswith("_"):
+            if key in _STANDARD_ATTRS or key == "request_id" or key.startswith("_"):
                 continue
             entry[key] = "[redacted]" if _is_secret_key(key) else value
         if record.exc_info:
@@ -52,12 +75,13 @@ class ConsoleFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        request_id = request_id_var.get()
+        request_id = getattr(record, "request_id", None) or request_id_var.get()
         return f"{line} [request_id={request_id}]" if request_id else line
 
 
 def configure_logging(level: str = "INFO", fmt: str = "json", *, process: str = "emporium") -> None:
     """Send all logs (ours, uvicorn's, temporalio's, SQLAlchemy's) to stderr in one format."""
+    install_request_id_factory()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else ConsoleFormatter())
     handler.addFilter(_ProcessFilter(process))

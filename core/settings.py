@@ -70,7 +70,6 @@ class Settings(BaseSettings):
     temporal_task_queue: str = Field(default="emporium", min_length=1)
     temporal_ui_url: str = "http://127.0.0.1:8233"
     temporal_ui_port: int = Field(default=8233, ge=1, le=65535)
-    temporal_connect_timeout_s: float = Field(default=3.0, gt=0)
     worker_shutdown_grace_s: float = Field(
         default=30.0,
         ge=0,
@@ -80,7 +79,6 @@ class Settings(BaseSettings):
     # --- HTTP API -------------------------------------------------------------------------
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
-    api_public_url: str | None = None
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # --- Logging --------------------------------------------------------------------------

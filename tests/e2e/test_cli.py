@@ -1,0 +1,89 @@
+"""The ``emporium`` command as an operator runs it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _env(**values: str) -> dict[str, str]:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("EMPORIUM_")}
+    env.pop("DATABASE_URL", None)
+    env.update(values)
+    return env
+
+
+def emporium(
+    *args: str, env: dict[str, str], cwd: Path, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_invalid_setting_stops_startup_with_one_line(tmp_path: Path) -> None:
+    result = emporium("api", env=_env(EMPORIUM_API_PORT="http"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "emporium: invalid setting EMPORIUM_API_PORT: "
+        "Input should be a valid integer, unable to parse string as an integer"
+    ]
+
+
+def test_worker_without_database_says_which_variable(tmp_path: Path) -> None:
+    result = emporium("worker", env=_env(), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "EMPORIUM_DATABASE_URL is not set" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_migrate_then_seed_once(databases, tmp_path: Path) -> None:
+    import asyncio
+
+    url = asyncio.run(databases.clone(empty=True))
+    try:
+        env = _env(EMPORIUM_DATABASE_URL=url)
+        migrated = emporium("migrate", env=env, cwd=tmp_path)
+        assert migrated.returncode == 0, migrated.stderr
+        assert "database migrated to head" in migrated.stdout
+        first = emporium("seed", env=env, cwd=tmp_path)
+        assert first.returncode == 0, first.stderr
+        assert first.stdout.startswith("demo catalog loaded: 2 vendors, 5 products")
+        again = emporium("seed", env=env, cwd=tmp_path)
+        assert again.stdout.strip() == "demo catalog already loaded"
+    finally:
+        asyncio.run(databases.drop(url))
+
+
+def test_dev_refuses_a_taken_port_before_starting_anything(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = emporium(
+            "dev",
+            env=_env(EMPORIUM_API_PORT=str(port), EMPORIUM_DATA_DIR=str(tmp_path / "data")),
+            cwd=tmp_path,
+        )
+    assert result.returncode == 2
+    assert f"port {port} (the API) is already in use" in result.stderr
+    assert "EMPORIUM_API_PORT" in result.stderr
+    assert not (tmp_path / "data").exists(), "nothing may start when a port is taken"
+
+
+@pytest.mark.parametrize("command", ["dev", "api", "worker", "migrate", "seed", "healthcheck"])
+def test_every_command_has_help(command: str, tmp_path: Path) -> None:
+    result = emporium(command, "--help", env=_env(), cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.startswith(f"usage: emporium {command}")

@@ -1,0 +1,116 @@
+"""README command one: `emporium dev` brings up the whole platform on embedded defaults."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for probe in sockets:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in sockets]
+    finally:
+        for probe in sockets:
+            probe.close()
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _get(url: str) -> tuple[int, dict[str, object]]:
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - local test server
+        return response.status, json.loads(response.read())
+
+
+def _read_until(process: subprocess.Popen[bytes], marker: str, timeout_s: float) -> str:
+    # Raw reads on the descriptor: a buffered readline() would hide lines from select().
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    selector = selectors.DefaultSelector()
+    selector.register(fd, selectors.EVENT_READ)
+    seen = b""
+    deadline = time.monotonic() + timeout_s
+    while marker.encode() not in seen:
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise AssertionError(f"no {marker!r} from emporium dev; stdout so far:\n{seen!r}")
+        if selector.select(timeout=0.5):
+            seen += os.read(fd, 65536)
+    return seen.decode()
+
+
+def _start(tmp_path: Path, ports: list[int]) -> subprocess.Popen[bytes]:
+    api, temporal, ui = ports
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMPORIUM_")}
+    env.pop("DATABASE_URL", None)  # embedded PostgreSQL, as on a fresh machine
+    env.update(
+        EMPORIUM_DATA_DIR=str(tmp_path / "data"),
+        EMPORIUM_API_PORT=str(api),
+        EMPORIUM_TEMPORAL_ADDRESS=f"127.0.0.1:{temporal}",
+        EMPORIUM_TEMPORAL_UI_PORT=str(ui),
+        EMPORIUM_LOG_LEVEL="WARNING",
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "dev"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=(tmp_path / "dev.stderr").open("wb"),
+    )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> int:
+    process.send_signal(signal.SIGINT)
+    return process.wait(timeout=60)
+
+
+def test_dev_starts_everything_seeds_once_and_stops_cleanly(tmp_path: Path) -> None:
+    ports = _free_ports(3)
+    api, temporal, ui = ports
+    process = _start(tmp_path, ports)
+    try:
+        banner = _read_until(process, "Press Ctrl-C to stop.", timeout_s=120)
+        assert "Demo catalog   loaded now: 2 vendors, 5 products" in banner
+        assert f"http://127.0.0.1:{api}/docs" in banner
+        assert f"http://127.0.0.1:{ui}" in banner
+
+        assert _get(f"http://127.0.0.1:{api}/readyz") == (
+            200,
+            {"status": "ready", "checks": {"database": "ok", "temporal": "ok"}},
+        )
+        with urllib.request.urlopen(f"http://127.0.0.1:{ui}/", timeout=5) as page:
+            assert page.status == 200
+    finally:
+        code = _stop(process)
+    assert code == 0
+    for port in ports:
+        assert not _listening(port), f"port {port} still served after Ctrl-C"
+
+    # Second start on the same data folder: persistent state, the catalog is not loaded twice.
+    process = _start(tmp_path, ports)
+    try:
+        banner = _read_until(process, "Press Ctrl-C to stop.", timeout_s=120)
+        assert "Demo catalog   already loaded" in banner
+    finally:
+        assert _stop(process) == 0
+    assert (tmp_path / "data" / "temporal.db").exists()
+    assert not _listening(temporal)
