@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    storefront_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Base URL of the storefront, for links in emails (verify, reset).",
+    )
 
     # --- Logging --------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

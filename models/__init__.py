@@ -1,5 +1,25 @@
 """What Emporium stores. Importing this package registers every table on ``Base.metadata``."""
 
+from models.accounts import (
+    Address,
+    AddressKind,
+    AuthSession,
+    EmailToken,
+    EmailTokenPurpose,
+    Identity,
+    LoginThrottle,
+    MailOutbox,
+    OAuthLoginAttempt,
+    PlatformRole,
+    RateLimitCounter,
+    RecoveryCode,
+    RefreshToken,
+    SavedPaymentMethod,
+    User,
+    UserStatus,
+    VendorMembership,
+    VendorRole,
+)
 from models.base import Base
 from models.catalog import (
     Category,
@@ -12,12 +32,30 @@ from models.catalog import (
 )
 
 __all__ = [
+    "Address",
+    "AddressKind",
+    "AuthSession",
     "Base",
     "Category",
+    "EmailToken",
+    "EmailTokenPurpose",
+    "Identity",
     "InventoryLevel",
+    "LoginThrottle",
+    "MailOutbox",
+    "OAuthLoginAttempt",
+    "PlatformRole",
     "Product",
     "ProductStatus",
+    "RateLimitCounter",
+    "RecoveryCode",
+    "RefreshToken",
+    "SavedPaymentMethod",
+    "User",
+    "UserStatus",
     "Variant",
     "Vendor",
+    "VendorMembership",
+    "VendorRole",
     "VendorStatus",
 ]

@@ -8,7 +8,6 @@ import uuid
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
-    Enum,
     ForeignKey,
     Integer,
     String,
@@ -18,17 +17,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, Timestamps, UUIDPrimaryKey
-
-
-def _enum(enum_class: type[enum.Enum], name: str) -> Enum:
-    # Stored as the lowercase value, checked by a native PostgreSQL enum type.
-    return Enum(
-        enum_class,
-        name=name,
-        values_callable=lambda members: [member.value for member in members],
-        validate_strings=True,
-    )
+from models.base import Base, Timestamps, UUIDPrimaryKey, pg_enum
 
 
 class VendorStatus(enum.StrEnum):
@@ -50,7 +39,7 @@ class Vendor(UUIDPrimaryKey, Timestamps, Base):
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[VendorStatus] = mapped_column(
-        _enum(VendorStatus, "vendor_status"), default=VendorStatus.PENDING
+        pg_enum(VendorStatus, "vendor_status"), default=VendorStatus.PENDING
     )
 
 
@@ -80,7 +69,7 @@ class Product(UUIDPrimaryKey, Timestamps, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     brand: Mapped[str | None] = mapped_column(String(120))
     status: Mapped[ProductStatus] = mapped_column(
-        _enum(ProductStatus, "product_status"), default=ProductStatus.DRAFT
+        pg_enum(ProductStatus, "product_status"), default=ProductStatus.DRAFT
     )
 
     variants: Mapped[list[Variant]] = relationship(
