@@ -11,9 +11,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
 from api import errors
+from api.access import api_routes, requirement_of
 from api.middleware import REQUEST_ID_HEADER, RequestContextMiddleware
 from api.problems import PROBLEM_MEDIA_TYPE, FieldError, Problem
-from api.routes import health, problems
+from api.routes import admin, auth, health, me, problems
+from commerce.accounts.context import AccountsContext
 from core import database, temporal
 from core.logs import configure_logging
 from core.settings import Settings, load_settings
@@ -34,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessionmaker = database.create_sessionmaker(engine)
+        app.state.accounts = AccountsContext.build(settings, app.state.sessionmaker)
         # Lazy: the API starts (and /healthz answers) while Temporal is still coming up;
         # /readyz reports whether it is reachable.
         app.state.temporal = await temporal.connect(settings, lazy=True)
@@ -61,8 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=[REQUEST_ID_HEADER],
         )
     app.add_middleware(RequestContextMiddleware)
-    app.include_router(health.router)
-    app.include_router(problems.router)
+    for module in (health, problems, auth, me, admin):
+        app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -81,9 +84,22 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         )
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
+    schema["components"]["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    }
+    requirements = {
+        (route.path_format, method.lower()): requirement_of(route)
+        for route in api_routes(app.routes)
+        for method in route.methods
+    }
     problem = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-    for operations in schema.get("paths", {}).values():
-        for operation in operations.values():
+    for path, operations in schema.get("paths", {}).items():
+        for method, operation in operations.items():
+            requirement = requirements.get((path, method))
+            if requirement is not None:
+                operation["x-access"] = requirement.describe()
+                if requirement.kind != "public":
+                    operation["security"] = [{"bearer": []}]
             responses = operation.setdefault("responses", {})
             for status, response in responses.items():
                 if status.startswith(("4", "5")):

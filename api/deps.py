@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
+from commerce.errors import DomainError
 from core.settings import Settings
 
 
@@ -16,6 +17,9 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
     async with request.app.state.sessionmaker() as session:
         try:
             yield session
+        except DomainError as error:
+            await (session.commit() if error.commit else session.rollback())
+            raise
         except BaseException:
             await session.rollback()
             raise

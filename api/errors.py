@@ -14,7 +14,13 @@ from commerce.errors import DomainError
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     return problem_response(
-        exc.status, exc.code, exc.title, exc.detail, instance=request.url.path, **exc.extra
+        exc.status,
+        exc.code,
+        exc.title,
+        exc.detail,
+        instance=request.url.path,
+        headers=exc.headers,
+        **exc.extra,
     )
 
 

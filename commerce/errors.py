@@ -13,6 +13,10 @@ class DomainError(Exception):
     status: int = 400
     code: str = "domain_error"
     title: str = "The request cannot be carried out"
+    # True when what the service did before failing must still be stored, e.g. revoking a
+    # session family on refresh-token reuse: the request commits, then answers the problem.
+    commit: bool = False
+    headers: dict[str, str] | None = None
 
     def __init__(self, detail: str | None = None, **extra: Any) -> None:
         super().__init__(detail or self.title)
@@ -26,3 +30,12 @@ class NotFound(DomainError):
 
 class Conflict(DomainError):
     status, code, title = 409, "conflict", "Conflict with the current state"
+
+
+class Unauthorized(DomainError):
+    status, code, title = 401, "unauthorized", "Authentication required"
+    headers = {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(DomainError):
+    status, code, title = 403, "forbidden", "Forbidden"

@@ -96,6 +96,23 @@ class Settings(BaseSettings):
         "active one signs, all verify (rotation).",
     )
     jwt_active_kid: str | None = None
+    access_token_ttl_s: int = Field(default=600, ge=30, le=3600)
+    refresh_token_ttl_days: int = Field(default=30, ge=1, le=365)
+    mfa_challenge_ttl_s: int = Field(default=300, ge=30, le=900)
+    email_verification_ttl_hours: int = Field(default=48, ge=1, le=720)
+    password_reset_ttl_minutes: int = Field(default=30, ge=5, le=1440)
+    # Argon2id cost (OWASP: m=19 MiB, t=2 is the minimum; more is better where CPU allows).
+    password_hash_memory_kib: int = Field(default=65_536, ge=1024)
+    password_hash_time_cost: int = Field(default=3, ge=1, le=10)
+    login_lockout_threshold: int = Field(
+        default=5, ge=1, description="Failed sign-ins on one account before it is locked."
+    )
+    login_lockout_base_s: float = Field(
+        default=30.0, gt=0, description="First lock; each further failure doubles it (max 1 h)."
+    )
+    rate_limit_scale: float = Field(
+        default=1.0, gt=0, description="Multiplies every per-IP/per-account request limit."
+    )
 
     # --- Payment providers ----------------------------------------------------------------
     stripe_secret_key: SecretStr | None = None

@@ -10,10 +10,11 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
+from api.access import Public
 from api.problems import Problem, problem_response
 from core.database import ping
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], dependencies=[Public])
 log = logging.getLogger("emporium.api")
 
 CHECK_TIMEOUT_S = 2.0

@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
+from api.access import Public
 from api.problems import catalogue
 from commerce.errors import NotFound
 
-router = APIRouter(tags=["problems"])
+router = APIRouter(tags=["problems"], dependencies=[Public])
 
 
 class ProblemTypeRead(BaseModel):

@@ -1,0 +1,58 @@
+"""Administration: platform roles, and the mail outbox (how development reads its email)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
+
+from api.access import AdminUser
+from api.deps import SessionDep
+from api.schemas.accounts import UserRead
+from commerce.accounts.users import get_user
+from models import MailOutbox, PlatformRole
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+
+
+class MailRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    to_address: str
+    subject: str
+    body_text: str
+    template: str
+    created_at: datetime
+    sent_at: datetime | None
+
+
+class RoleChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: PlatformRole | None
+
+
+@router.get("/mail-outbox")
+async def list_mail(
+    _: AdminUser,
+    session: SessionDep,
+    to: str | None = Query(default=None, max_length=320),
+    limit: int = Query(default=50, ge=1, le=500),
+) -> list[MailRead]:
+    """Newest first. In development (no SMTP) this is where verification and reset links
+    are read."""
+    statement = select(MailOutbox).order_by(MailOutbox.created_at.desc()).limit(limit)
+    if to is not None:
+        statement = statement.where(MailOutbox.to_address == to)
+    return [MailRead.model_validate(row) for row in await session.scalars(statement)]
+
+
+@router.put("/users/{user_id}/role")
+async def set_role(
+    user_id: uuid.UUID, body: RoleChange, _: AdminUser, session: SessionDep
+) -> UserRead:
+    user = await get_user(session, user_id)
+    user.platform_role = body.role
+    return UserRead.from_domain(user)

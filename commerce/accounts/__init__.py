@@ -1,0 +1,1 @@
+"""Accounts: identity, credentials, sessions, profiles."""
