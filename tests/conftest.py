@@ -30,11 +30,15 @@ from temporalio.testing import WorkflowEnvironment
 from api import deps
 from api.app import create_app
 from cli.dev import temporal_binary
+from commerce.errors import DomainError
 from core import database
 from core.settings import TEMPORAL_DEV_DYNAMIC_CONFIG, Settings, load_settings
 from models.migrate import upgrade_engine
 from workers.registry import Dependencies, build_worker
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
+
+# Fixture modules for the outside world's test servers (SMTP, OpenID Connect provider).
+pytest_plugins = ["tests.smtp_server", "tests.oidc_server"]
 
 # Tests configure everything explicitly: a developer's EMPORIUM_* variables must not leak in.
 for _name in [name for name in os.environ if name.startswith("EMPORIUM_")]:
@@ -257,7 +261,18 @@ async def client(app: FastAPI, db_session: AsyncSession) -> AsyncIterator[httpx.
     """An HTTP client on the app whose request sessions join the test's rolled-back one."""
 
     async def _test_session() -> AsyncIterator[AsyncSession]:
-        yield db_session
+        # As in production, a request's work is kept or undone as a unit: a savepoint per
+        # request, rolled back on errors unless the error asks for its work to be kept.
+        savepoint = await db_session.begin_nested()
+        try:
+            yield db_session
+        except DomainError as error:
+            await (savepoint.commit() if error.commit else savepoint.rollback())
+            raise
+        except BaseException:
+            await savepoint.rollback()
+            raise
+        await savepoint.commit()
 
     app.dependency_overrides[deps._session] = _test_session
     async for client in _client_for(app):

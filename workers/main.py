@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 
+from commerce.mail import MailDispatcher, transport_for
 from core import database, temporal
 from core.settings import Settings
 from workers.registry import Dependencies, build_worker
@@ -14,7 +15,8 @@ log = logging.getLogger("emporium.worker")
 
 
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
-    """Poll the task queue until SIGTERM/SIGINT (or ``stop``), then shut down gracefully.
+    """Poll the task queue and deliver queued mail until SIGTERM/SIGINT (or ``stop``), then
+    shut down gracefully.
 
     On shutdown the worker stops polling at once and gives running activities up to
     ``worker_shutdown_grace_s`` to finish before cancelling them.
@@ -30,7 +32,10 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         await temporal.ensure_search_attributes(client, settings.temporal_namespace)
         deps = Dependencies(sessionmaker=database.create_sessionmaker(engine))
         worker = build_worker(client, settings, deps)
-        async with worker:
+        # The transactional outbox's other half: mail committed by the API or activities.
+        mail = MailDispatcher(deps.sessionmaker, transport_for(settings))
+        async with worker, asyncio.TaskGroup() as tasks:
+            tasks.create_task(mail.run(stop))
             log.info(
                 "worker started",
                 extra={

@@ -7,16 +7,17 @@ import uuid
 
 from google.protobuf.duration_pb2 import Duration
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from commerce.mail import EmailMessage, queue_mail
 from core import database
 from core.temporal import ensure_search_attributes
-from models import InventoryLevel, Product, Variant, Vendor
+from models import InventoryLevel, MailOutbox, Product, Variant, Vendor
 from tests.conftest import make_settings
 from workers.main import run_worker
 from workers.registry import Dependencies, build_worker
@@ -105,11 +106,14 @@ async def test_worker_registers_missing_search_attributes_once(
     assert await ensure_search_attributes(client, namespace) == []
 
 
-async def test_run_worker_serves_until_stopped(
+async def test_run_worker_serves_workflows_and_delivers_mail_until_stopped(
     temporal_env: WorkflowEnvironment, fresh_database_url: str, temporal_address: str
 ) -> None:
     task_queue = f"test-{uuid.uuid4().hex}"
     settings = make_settings(fresh_database_url, temporal_address, temporal_task_queue=task_queue)
+    engine = create_async_engine(fresh_database_url, poolclass=NullPool)
+    async with async_sessionmaker(engine).begin() as session:
+        await queue_mail(session, EmailMessage("a@example.com", "Hello", "Body", "test"))
     stop = asyncio.Event()
     running = asyncio.create_task(run_worker(settings, stop=stop))
     try:
@@ -123,7 +127,15 @@ async def test_run_worker_serves_until_stopped(
             timeout=30,
         )
         assert result.created is True
+        for _ in range(100):  # the dispatcher polls every second
+            async with engine.connect() as connection:
+                sent = await connection.scalar(select(MailOutbox.sent_at))
+            if sent is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert sent is not None, "the worker did not deliver the queued mail"
     finally:
         stop.set()
         await asyncio.wait_for(running, timeout=settings.worker_shutdown_grace_s + 5)
+        await engine.dispose()
     assert running.exception() is None

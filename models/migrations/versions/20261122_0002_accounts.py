@@ -41,7 +41,7 @@ def upgrade() -> None:
         sa.Column(
             "created_at",
             sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
+            server_default=sa.text("clock_timestamp()"),
             nullable=False,
         ),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
@@ -49,6 +49,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_mail_outbox")),
     )
     op.create_index(op.f("ix_mail_outbox_to_address"), "mail_outbox", ["to_address"], unique=False)
+    op.create_index(
+        "ix_mail_outbox_pending",
+        "mail_outbox",
+        ["created_at"],
+        unique=False,
+        postgresql_where=sa.text("sent_at IS NULL"),
+    )
     op.create_table(
         "oauth_login_attempts",
         sa.Column("provider", sa.String(length=40), nullable=False),
@@ -362,6 +369,7 @@ def downgrade() -> None:
     op.drop_table("users")
     op.drop_table("rate_limit_counters")
     op.drop_table("oauth_login_attempts")
+    op.drop_index("ix_mail_outbox_pending", table_name="mail_outbox")
     op.drop_index(op.f("ix_mail_outbox_to_address"), table_name="mail_outbox")
     op.drop_table("mail_outbox")
     op.drop_table("login_throttles")
