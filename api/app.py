@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
@@ -14,8 +15,10 @@ from api import errors
 from api.access import api_routes, requirement_of
 from api.middleware import REQUEST_ID_HEADER, RequestContextMiddleware
 from api.problems import PROBLEM_MEDIA_TYPE, FieldError, Problem
-from api.routes import admin, auth, health, me, problems
+from api.routes import admin, auth, health, me, problems, social
 from commerce.accounts.context import AccountsContext
+from commerce.accounts.oidc import OidcClient
+from commerce.accounts.social import SocialLogin, configured_providers
 from core import database, temporal
 from core.logs import configure_logging
 from core.settings import Settings, load_settings
@@ -37,12 +40,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = database.create_sessionmaker(engine)
         app.state.accounts = AccountsContext.build(settings, app.state.sessionmaker)
+        # One pooled HTTP client for calls to the outside world (OIDC providers, ...).
+        app.state.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
+        app.state.social = SocialLogin(configured_providers(settings), OidcClient(app.state.http))
         # Lazy: the API starts (and /healthz answers) while Temporal is still coming up;
         # /readyz reports whether it is reachable.
         app.state.temporal = await temporal.connect(settings, lazy=True)
         try:
             yield
         finally:
+            await app.state.http.aclose()
             await engine.dispose()
 
     app = FastAPI(
@@ -64,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=[REQUEST_ID_HEADER],
         )
     app.add_middleware(RequestContextMiddleware)
-    for module in (health, problems, auth, me, admin):
+    for module in (health, problems, auth, social, me, admin):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

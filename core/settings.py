@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 from pydantic import (
     AliasChoices,
+    BaseModel,
+    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -37,6 +39,14 @@ TEMPORAL_DEV_DYNAMIC_CONFIG = (
 
 class SettingsError(Exception):
     """A setting is missing or invalid; the message is one line naming the variable."""
+
+
+class OidcProviderSetting(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    issuer: str
+    client_id: str
+    client_secret: SecretStr
+    scopes: tuple[str, ...] = ("openid", "email", "profile")
 
 
 class Settings(BaseSettings):
@@ -114,6 +124,22 @@ class Settings(BaseSettings):
         default=1.0, gt=0, description="Multiplies every per-IP/per-account request limit."
     )
 
+    # --- Social login (OAuth 2.0 / OpenID Connect) -----------------------------------------
+    google_client_id: str | None = None
+    google_client_secret: SecretStr | None = None
+    facebook_client_id: str | None = None
+    facebook_client_secret: SecretStr | None = None
+    oidc_providers: dict[str, OidcProviderSetting] = Field(
+        default_factory=dict,
+        description='More OpenID Connect providers by name: {"name": {"issuer": ..., '
+        '"client_id": ..., "client_secret": ...}}',
+    )
+    oauth_redirect_uris: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Where providers may send the browser back to (the storefront's callback "
+        "page); default: {storefront_url}/account/oauth/callback",
+    )
+
     # --- Payment providers ----------------------------------------------------------------
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
@@ -155,7 +181,7 @@ class Settings(BaseSettings):
             raise ValueError(f"must be host:port, got {value!r}")
         return value
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "oauth_redirect_uris", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
@@ -186,6 +212,10 @@ class Settings(BaseSettings):
             )
         _, _, rest = self.database_url.partition("://")
         return f"postgresql+psycopg://{rest}"
+
+    @property
+    def allowed_oauth_redirect_uris(self) -> list[str]:
+        return self.oauth_redirect_uris or [f"{self.storefront_url}/account/oauth/callback"]
 
     @property
     def worker_shutdown_grace(self) -> timedelta:

@@ -256,13 +256,14 @@ def app(settings: Settings) -> FastAPI:
     return create_app(settings)
 
 
-@pytest.fixture
-async def client(app: FastAPI, db_session: AsyncSession) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client on the app whose request sessions join the test's rolled-back one."""
+def bind_to_test_transaction(app: FastAPI, db_session: AsyncSession) -> None:
+    """Make the app's request sessions savepoints inside the test's rolled-back transaction.
+
+    As in production, each request's work is kept or undone as a unit: rolled back on errors
+    unless the error asks for its work to be kept (``DomainError.commit``).
+    """
 
     async def _test_session() -> AsyncIterator[AsyncSession]:
-        # As in production, a request's work is kept or undone as a unit: a savepoint per
-        # request, rolled back on errors unless the error asks for its work to be kept.
         savepoint = await db_session.begin_nested()
         try:
             yield db_session
@@ -275,6 +276,12 @@ async def client(app: FastAPI, db_session: AsyncSession) -> AsyncIterator[httpx.
         await savepoint.commit()
 
     app.dependency_overrides[deps._session] = _test_session
+
+
+@pytest.fixture
+async def client(app: FastAPI, db_session: AsyncSession) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the app whose request sessions join the test's rolled-back one."""
+    bind_to_test_transaction(app, db_session)
     async for client in _client_for(app):
         yield client
 

@@ -21,6 +21,7 @@ RESET_PER_ACCOUNT = Limit("reset-account", 3, 3600)
 MFA_PER_USER = Limit("mfa-user", 10, 300)
 MFA_PER_IP = Limit("mfa-ip", 30, 300)
 VERIFY_PER_IP = Limit("verify-ip", 30, 3600)
+OIDC_PER_IP = Limit("oidc-ip", 30, 300)
 
 
 @dataclass(frozen=True)
