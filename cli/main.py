@@ -1,4 +1,4 @@
-"""The ``emporium`` command: dev, api, worker, migrate, seed, healthcheck."""
+"""The ``emporium`` command: dev, api, worker, migrate, seed, grant-role, healthcheck."""
 
 from __future__ import annotations
 
@@ -11,6 +11,10 @@ from collections.abc import Sequence
 
 from core.logs import configure_logging
 from core.settings import Settings, SettingsError, load_settings
+
+
+class CommandError(Exception):
+    """The command cannot do what was asked; the message says why."""
 
 
 def _api(settings: Settings, args: argparse.Namespace) -> int:
@@ -71,6 +75,32 @@ def _seed(settings: Settings, _: argparse.Namespace) -> int:
     return 0
 
 
+def _grant_role(settings: Settings, args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from commerce.accounts.users import normalize_email
+    from core import database
+    from models import PlatformRole, User
+
+    role = None if args.role == "none" else PlatformRole(args.role)
+
+    async def grant() -> str:
+        _, key = normalize_email(args.email)
+        engine = database.create_engine(settings)
+        try:
+            async with database.create_sessionmaker(engine).begin() as session:
+                user = await session.scalar(select(User).where(User.email_key == key))
+                if user is None:
+                    raise CommandError(f"no account with the email address {args.email}")
+                user.platform_role = role
+        finally:
+            await engine.dispose()
+        return f"{args.email}: role {args.role}"
+
+    print(asyncio.run(grant()))
+    return 0
+
+
 def _healthcheck(settings: Settings, args: argparse.Namespace) -> int:
     from cli.healthcheck import check_api, check_worker
 
@@ -106,6 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("revision", nargs="?", default="head")
     migrate.set_defaults(handler=_migrate)
     sub.add_parser("seed", help="load the demo catalog (once)").set_defaults(handler=_seed)
+    grant = sub.add_parser(
+        "grant-role", help="give an account a platform role (how the first admin is made)"
+    )
+    grant.add_argument("email")
+    grant.add_argument("role", choices=["admin", "operations", "none"])
+    grant.set_defaults(handler=_grant_role)
     health = sub.add_parser("healthcheck", help="exit 0 if a component is healthy")
     health.add_argument("component", choices=["api", "worker"])
     health.set_defaults(handler=_healthcheck)
@@ -117,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         return int(args.handler(settings, args))
-    except SettingsError as error:
+    except (SettingsError, CommandError) as error:
         print(f"emporium: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -69,15 +69,6 @@ class RateLimiter:
             )
             raise RateLimited(max(1, retry_after))
 
-    async def prune(self, *, older_than: timedelta = timedelta(days=1)) -> int:
-        async with self._sessionmaker.begin() as session:
-            result = await session.execute(
-                delete(RateLimitCounter).where(
-                    RateLimitCounter.window_start < datetime.now(UTC) - older_than
-                )
-            )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
 
 class LoginGuard:
     """Locks an account key after repeated failures, doubling the lock each further failure.

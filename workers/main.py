@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 
+from commerce import housekeeping
 from commerce.mail import MailDispatcher, transport_for
 from core import database, temporal
 from core.settings import Settings
@@ -36,6 +37,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         mail = MailDispatcher(deps.sessionmaker, transport_for(settings))
         async with worker, asyncio.TaskGroup() as tasks:
             tasks.create_task(mail.run(stop))
+            tasks.create_task(housekeeping.run(deps.sessionmaker, stop))
             log.info(
                 "worker started",
                 extra={

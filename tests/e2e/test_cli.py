@@ -82,7 +82,52 @@ def test_dev_refuses_a_taken_port_before_starting_anything(tmp_path: Path) -> No
     assert not (tmp_path / "data").exists(), "nothing may start when a port is taken"
 
 
-@pytest.mark.parametrize("command", ["dev", "api", "worker", "migrate", "seed", "healthcheck"])
+def test_grant_role_makes_the_first_admin(databases, tmp_path: Path) -> None:
+    import asyncio
+
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    url = asyncio.run(databases.clone())
+
+    async def insert_user_and_read_role(step: str) -> str | None:
+        engine = create_async_engine(url, poolclass=NullPool)
+        try:
+            async with engine.begin() as connection:
+                if step == "insert":
+                    await connection.execute(
+                        text(
+                            "INSERT INTO users (id, username, username_key, email, email_key, "
+                            "status) VALUES (gen_random_uuid(), 'Root', 'root', "
+                            "'Root@Example.com', 'root@example.com', 'active')"
+                        )
+                    )
+                return await connection.scalar(
+                    text("SELECT platform_role FROM users WHERE email_key = 'root@example.com'")
+                )
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(insert_user_and_read_role("insert"))
+        env = _env(EMPORIUM_DATABASE_URL=url)
+        granted = emporium("grant-role", "ROOT@example.com", "admin", env=env, cwd=tmp_path)
+        assert granted.returncode == 0, granted.stderr
+        assert asyncio.run(insert_user_and_read_role("read")) == "admin"
+        missing = emporium("grant-role", "nobody@example.com", "admin", env=env, cwd=tmp_path)
+        assert missing.returncode == 2
+        assert (
+            missing.stderr.strip()
+            == "emporium: no account with the email address nobody@example.com"
+        )
+    finally:
+        asyncio.run(databases.drop(url))
+
+
+@pytest.mark.parametrize(
+    "command", ["dev", "api", "worker", "migrate", "seed", "grant-role", "healthcheck"]
+)
 def test_every_command_has_help(command: str, tmp_path: Path) -> None:
     result = emporium(command, "--help", env=_env(), cwd=tmp_path)
     assert result.returncode == 0

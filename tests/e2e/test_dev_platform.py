@@ -37,8 +37,20 @@ def _listening(port: int) -> bool:
         return False
 
 
-def _get(url: str) -> tuple[int, dict[str, object]]:
-    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - local test server
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, object]]:
+    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 - local server
+    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+        return response.status, json.loads(response.read())
+
+
+def _post(url: str, body: dict[str, object]) -> tuple[int, dict[str, object]]:
+    request = urllib.request.Request(  # noqa: S310 - local test server
+        url,
+        data=json.dumps(body).encode(),
+        headers={"content-type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
         return response.status, json.loads(response.read())
 
 
@@ -99,6 +111,14 @@ def test_dev_starts_everything_seeds_once_and_stops_cleanly(tmp_path: Path) -> N
         )
         with urllib.request.urlopen(f"http://127.0.0.1:{ui}/", timeout=5) as page:
             assert page.status == 200
+        credentials = {"email": "newcomer@example.com", "password": "plum-Orbit-vessel-42-q"}
+        signed_up = _post(
+            f"http://127.0.0.1:{api}/auth/signup", {"username": "newcomer", **credentials}
+        )
+        assert signed_up[0] == 201
+        status, tokens = _post(f"http://127.0.0.1:{api}/auth/login", credentials)
+        assert status == 200
+        access = {"Authorization": f"Bearer {tokens['access_token']}"}
     finally:
         code = _stop(process)
     assert code == 0
@@ -110,6 +130,9 @@ def test_dev_starts_everything_seeds_once_and_stops_cleanly(tmp_path: Path) -> N
     try:
         banner = _read_until(process, "Press Ctrl-C to stop.", timeout_s=120)
         assert "Demo catalog   already loaded" in banner
+        # The signing key is kept in the data folder: sign-ins survive a restart.
+        status, me = _get(f"http://127.0.0.1:{api}/me", headers=access)
+        assert (status, me["email"]) == (200, "newcomer@example.com")
     finally:
         assert _stop(process) == 0
     assert (tmp_path / "data" / "temporal.db").exists()

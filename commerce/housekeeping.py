@@ -1,0 +1,67 @@
+"""Deleting what has served its purpose: spent counters, expired attempts and tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, or_
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from models import AuthSession, EmailToken, LoginThrottle, OAuthLoginAttempt, RateLimitCounter
+
+log = logging.getLogger(__name__)
+
+# Kept a while after they stop mattering, for investigating abuse.
+COUNTERS_KEPT = timedelta(days=1)
+ATTEMPTS_KEPT = timedelta(days=1)
+EMAIL_TOKENS_KEPT = timedelta(days=30)
+ENDED_SESSIONS_KEPT = timedelta(days=90)
+
+
+async def prune(session: AsyncSession, *, now: datetime | None = None) -> dict[str, int]:
+    """Delete expired rows; returns how many of each kind went."""
+    now = now or datetime.now(UTC)
+    statements = {
+        "rate_limit_counters": delete(RateLimitCounter).where(
+            RateLimitCounter.window_start < now - COUNTERS_KEPT
+        ),
+        "login_throttles": delete(LoginThrottle).where(
+            LoginThrottle.updated_at < now - COUNTERS_KEPT,
+            or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until < now),
+        ),
+        "oauth_login_attempts": delete(OAuthLoginAttempt).where(
+            OAuthLoginAttempt.expires_at < now - ATTEMPTS_KEPT
+        ),
+        "email_tokens": delete(EmailToken).where(EmailToken.expires_at < now - EMAIL_TOKENS_KEPT),
+        # Refresh tokens go with their session (ON DELETE CASCADE).
+        "auth_sessions": delete(AuthSession).where(
+            AuthSession.revoked_at < now - ENDED_SESSIONS_KEPT
+        ),
+    }
+    counts: dict[str, int] = {}
+    for name, statement in statements.items():
+        result = await session.execute(statement)
+        counts[name] = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return counts
+
+
+async def run(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    stop: asyncio.Event,
+    *,
+    interval_s: float = 600.0,
+) -> None:
+    """Prune every ``interval_s`` until ``stop``; errors are logged, never fatal."""
+    while not stop.is_set():
+        try:
+            async with sessionmaker.begin() as session:
+                counts = await prune(session)
+            if any(counts.values()):
+                log.info("housekeeping pruned rows", extra={"pruned": counts})
+        except Exception:
+            log.exception("housekeeping failed; will try again")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval_s)

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commerce.housekeeping import prune
+from models import (
+    AuthSession,
+    LoginThrottle,
+    OAuthLoginAttempt,
+    RateLimitCounter,
+    RefreshToken,
+    User,
+)
+
+
+async def _count(session: AsyncSession, model: type) -> int:
+    return await session.scalar(select(func.count()).select_from(model)) or 0
+
+
+async def test_prune_deletes_only_what_has_expired(db_session: AsyncSession) -> None:
+    now = datetime.now(UTC)
+    before = {
+        model: await _count(db_session, model)
+        for model in (RateLimitCounter, LoginThrottle, OAuthLoginAttempt, AuthSession)
+    }
+    user = User(
+        id=uuid.uuid4(),
+        username="hk",
+        username_key=f"hk-{uuid.uuid4().hex[:8]}",
+        email="hk@example.com",
+        email_key=f"hk-{uuid.uuid4().hex}@example.com",
+    )
+    db_session.add(user)
+    await db_session.flush()
+    old_session = AuthSession(
+        user_id=user.id, method="pwd", revoked_at=now - timedelta(days=91), revoked_reason="x"
+    )
+    live_session = AuthSession(user_id=user.id, method="pwd")
+    db_session.add_all(
+        [
+            RateLimitCounter(key="old", window_start=now - timedelta(days=2), count=3),
+            RateLimitCounter(key="new", window_start=now, count=3),
+            LoginThrottle(key="old@x", failures=2, updated_at=now - timedelta(days=2)),
+            LoginThrottle(
+                key="locked@x",
+                failures=9,
+                updated_at=now - timedelta(days=2),
+                locked_until=now + timedelta(hours=1),
+            ),
+            OAuthLoginAttempt(
+                provider="p",
+                state_hash=uuid.uuid4().hex,
+                nonce="n",
+                code_verifier="v",
+                redirect_uri="https://x",
+                expires_at=now - timedelta(days=2),
+            ),
+            old_session,
+            live_session,
+        ]
+    )
+    await db_session.flush()
+    db_session.add(
+        RefreshToken(session_id=old_session.id, token_hash=uuid.uuid4().hex, expires_at=now)
+    )
+    await db_session.flush()
+
+    counts = await prune(db_session, now=now)
+
+    assert counts["rate_limit_counters"] >= 1
+    assert counts["auth_sessions"] >= 1
+    assert await _count(db_session, RateLimitCounter) == before[RateLimitCounter] + 1
+    assert await _count(db_session, LoginThrottle) == before[LoginThrottle] + 1  # still locked
+    assert await _count(db_session, OAuthLoginAttempt) == before[OAuthLoginAttempt]
+    assert await db_session.get(AuthSession, live_session.id) is not None
+    remaining = await db_session.scalar(
+        select(func.count())
+        .select_from(RefreshToken)
+        .where(RefreshToken.session_id == old_session.id)
+    )
+    assert remaining == 0
