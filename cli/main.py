@@ -45,11 +45,15 @@ def _worker(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from models.migrate import upgrade
+    from models.migrate import downgrade, upgrade
 
     configure_logging(settings.log_level, settings.log_format, process="migrate")
-    upgrade(settings.sqlalchemy_url, args.revision)
-    print(f"database migrated to {args.revision}")
+    if args.downgrade:
+        downgrade(settings.sqlalchemy_url, args.downgrade)
+        print(f"database downgraded to {args.downgrade}")
+    else:
+        upgrade(settings.sqlalchemy_url, args.revision)
+        print(f"database upgraded to {args.revision}")
     return 0
 
 
@@ -133,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     api.set_defaults(handler=_api)
     sub.add_parser("worker", help="run the Temporal worker").set_defaults(handler=_worker)
     migrate = sub.add_parser("migrate", help="apply database migrations")
-    migrate.add_argument("revision", nargs="?", default="head")
+    migrate.add_argument("revision", nargs="?", default="head", help="upgrade to (default head)")
+    migrate.add_argument("--downgrade", metavar="REVISION", help="go back to an older revision")
     migrate.set_defaults(handler=_migrate)
     sub.add_parser("seed", help="load the demo catalog (once)").set_defaults(handler=_seed)
     grant = sub.add_parser(

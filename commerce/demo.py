@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Category, InventoryLevel, Product, ProductStatus, Variant, Vendor, VendorStatus
+from models import (
+    Category,
+    InventoryLevel,
+    Product,
+    ProductStatus,
+    Variant,
+    Vendor,
+    VendorStatus,
+    Warehouse,
+)
 
 DEMO_MARKER_VENDOR = "northwind-outfitters"
 
@@ -146,9 +156,18 @@ async def seed_demo_catalog(session: AsyncSession) -> SeedResult:
     products = variants = 0
     for vendor_slug, (name, description, catalog) in _VENDORS.items():
         vendor = Vendor(
-            slug=vendor_slug, name=name, description=description, status=VendorStatus.ACTIVE
+            slug=vendor_slug,
+            name=name,
+            description=description,
+            status=VendorStatus.ACTIVE,
+            approved_at=datetime.now(UTC),
         )
         session.add(vendor)
+        await session.flush()
+        warehouse = Warehouse(
+            vendor_id=vendor.id, code="main", name="Main warehouse", is_default=True
+        )
+        session.add(warehouse)
         await session.flush()
         for item in catalog:
             product = Product(
@@ -177,7 +196,12 @@ async def seed_demo_catalog(session: AsyncSession) -> SeedResult:
                 session.add(variant)
                 await session.flush()
                 session.add(
-                    InventoryLevel(variant_id=variant.id, on_hand=spec.stock, low_stock_threshold=5)
+                    InventoryLevel(
+                        variant_id=variant.id,
+                        warehouse_id=warehouse.id,
+                        on_hand=spec.stock,
+                        low_stock_threshold=5,
+                    )
                 )
                 variants += 1
     await session.flush()

@@ -197,6 +197,27 @@ class VendorMembership(Base):
     )
 
 
+class VendorInvitation(UUIDPrimaryKey, Base):
+    """An owner's invitation for someone to join a vendor's staff; single use, expiring."""
+
+    __tablename__ = "vendor_invitations"
+
+    vendor_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("vendors.id", ondelete="CASCADE"), index=True
+    )
+    email_key: Mapped[str] = mapped_column(String(320))
+    role: Mapped[VendorRole] = mapped_column(pg_enum(VendorRole, "vendor_role"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=text("now()")
+    )
+
+
 class Address(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "addresses"
     __table_args__ = (

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import enum
 import uuid
+from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
+    DateTime,
     ForeignKey,
+    Index,
     Integer,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, Timestamps, UUIDPrimaryKey, pg_enum
@@ -41,6 +48,14 @@ class Vendor(UUIDPrimaryKey, Timestamps, Base):
     status: Mapped[VendorStatus] = mapped_column(
         pg_enum(VendorStatus, "vendor_status"), default=VendorStatus.PENDING
     )
+    contact_email: Mapped[str | None] = mapped_column(String(320))
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    suspended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    suspension_reason: Mapped[str | None] = mapped_column(String(500))
+    # Kept by the review service: the average over the vendor's visible product reviews.
+    rating_avg: Mapped[Decimal | None] = mapped_column(Numeric(3, 2))
+    rating_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    return_window_days: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
 
 
 class Category(UUIDPrimaryKey, Timestamps, Base):
@@ -71,10 +86,34 @@ class Product(UUIDPrimaryKey, Timestamps, Base):
     status: Mapped[ProductStatus] = mapped_column(
         pg_enum(ProductStatus, "product_status"), default=ProductStatus.DRAFT
     )
+    tags: Mapped[list[str]] = mapped_column(ARRAY(String(40)), default=list, server_default="{}")
+    # Free-form descriptive attributes, e.g. {"material": "merino wool"}.
+    attributes: Mapped[dict[str, str]] = mapped_column(JSONB, default=dict, server_default="{}")
+    tax_class: Mapped[str] = mapped_column(
+        String(40), default="standard", server_default="standard"
+    )
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Kept by the review service, consistent with the visible reviews.
+    rating_avg: Mapped[Decimal | None] = mapped_column(Numeric(3, 2))
+    rating_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     variants: Mapped[list[Variant]] = relationship(
         back_populates="product", lazy="raise", order_by="Variant.sku"
     )
+    images: Mapped[list[ProductImage]] = relationship(
+        lazy="raise", order_by="ProductImage.position", cascade="all, delete-orphan"
+    )
+
+
+class ProductImage(UUIDPrimaryKey, Base):
+    __tablename__ = "product_images"
+
+    product_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(String(2000))
+    alt_text: Mapped[str] = mapped_column(String(300), default="")
+    position: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Variant(UUIDPrimaryKey, Timestamps, Base):
@@ -101,13 +140,39 @@ class Variant(UUIDPrimaryKey, Timestamps, Base):
     currency: Mapped[str] = mapped_column(String(3))
     compare_at_amount: Mapped[int | None] = mapped_column(BigInteger)
     weight_grams: Mapped[int | None] = mapped_column(Integer)
+    # GTIN-8/12/13/14, check digit verified by the catalog service.
+    barcode: Mapped[str | None] = mapped_column(String(14))
+    length_mm: Mapped[int | None] = mapped_column(Integer)
+    width_mm: Mapped[int | None] = mapped_column(Integer)
+    height_mm: Mapped[int | None] = mapped_column(Integer)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
 
     product: Mapped[Product] = relationship(back_populates="variants", lazy="raise")
-    stock: Mapped[InventoryLevel | None] = relationship(lazy="raise", uselist=False)
+    stock: Mapped[list[InventoryLevel]] = relationship(lazy="raise")
+
+
+class Warehouse(UUIDPrimaryKey, Timestamps, Base):
+    """Where a vendor keeps stock. Every vendor has one default warehouse."""
+
+    __tablename__ = "warehouses"
+    __table_args__ = (
+        UniqueConstraint("vendor_id", "code"),
+        Index(
+            "uq_warehouses_default_per_vendor",
+            "vendor_id",
+            unique=True,
+            postgresql_where=text("is_default"),
+        ),
+    )
+
+    vendor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("vendors.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200))
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class InventoryLevel(Timestamps, Base):
-    """Stock of one variant. available = on_hand - reserved, never negative."""
+    """Stock of one variant in one warehouse. available = on_hand - reserved, never negative."""
 
     __tablename__ = "inventory_levels"
     __table_args__ = (
@@ -117,6 +182,9 @@ class InventoryLevel(Timestamps, Base):
 
     variant_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("variants.id", ondelete="CASCADE"), primary_key=True
+    )
+    warehouse_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("warehouses.id", ondelete="RESTRICT"), primary_key=True, index=True
     )
     on_hand: Mapped[int] = mapped_column(Integer, default=0)
     reserved: Mapped[int] = mapped_column(Integer, default=0)

@@ -28,6 +28,10 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
+def downgrade(url: str, revision: str) -> None:
+    command.downgrade(alembic_config(url), revision)
+
+
 async def upgrade_engine(engine: AsyncEngine, revision: str = "head") -> None:
     """Migrate through an existing engine (for code already inside an event loop)."""
     async with engine.begin() as connection:

@@ -56,7 +56,7 @@ def test_migrate_then_seed_once(databases, tmp_path: Path) -> None:
         env = _env(EMPORIUM_DATABASE_URL=url)
         migrated = emporium("migrate", env=env, cwd=tmp_path)
         assert migrated.returncode == 0, migrated.stderr
-        assert "database migrated to head" in migrated.stdout
+        assert "database upgraded to head" in migrated.stdout
         first = emporium("seed", env=env, cwd=tmp_path)
         assert first.returncode == 0, first.stderr
         assert first.stdout.startswith("demo catalog loaded: 2 vendors, 5 products")
