@@ -16,8 +16,16 @@ from sqlalchemy import select
 from api.deps import SessionDep
 from commerce.accounts.context import AccountsContext
 from commerce.accounts.tokens import InvalidToken
-from commerce.errors import DomainError, Forbidden, Unauthorized
-from models import AuthSession, PlatformRole, User, UserStatus
+from commerce.errors import DomainError, Forbidden, NotFound, Unauthorized
+from models import (
+    AuthSession,
+    PlatformRole,
+    User,
+    UserStatus,
+    Vendor,
+    VendorMembership,
+    VendorRole,
+)
 
 
 class InvalidAccessToken(Unauthorized):
@@ -33,7 +41,7 @@ class EmailNotVerified(DomainError):
 class Requirement:
     """Shown in OpenAPI as ``x-access`` on every operation."""
 
-    kind: str  # "public" | "authenticated" | "verified" | "role"
+    kind: str  # "public" | "authenticated" | "verified" | "vendor" | "role"
     roles: tuple[str, ...] = ()
 
     def describe(self) -> dict[str, Any]:
@@ -134,6 +142,58 @@ def role(*roles: PlatformRole) -> Callable[..., Any]:
 
 
 AdminUser = Annotated[Principal, Depends(role(PlatformRole.ADMIN))]
+OperationsUser = Annotated[Principal, Depends(role(PlatformRole.ADMIN, PlatformRole.OPERATIONS))]
+
+VENDOR_RANK = {VendorRole.STAFF: 1, VendorRole.MANAGER: 2, VendorRole.OWNER: 3}
+
+
+@dataclass(frozen=True)
+class VendorPrincipal:
+    """A user acting for one vendor, with their role there (admins act as owners)."""
+
+    principal: Principal
+    vendor_id: uuid.UUID
+    role: VendorRole
+
+    @property
+    def user_id(self) -> uuid.UUID:
+        return self.principal.user_id
+
+
+def vendor_member(minimum: VendorRole) -> Callable[..., Any]:
+    """Staff of the vendor in the path (``vendor_id``) with at least ``minimum`` rank.
+
+    Someone who is not staff there gets 404, not 403: whether a vendor's back office exists
+    for an id is none of their business.
+    """
+
+    @_declare(Requirement("vendor", (minimum.value,)))
+    async def is_member(
+        vendor_id: uuid.UUID, principal: CurrentUser, session: SessionDep
+    ) -> VendorPrincipal:
+        if principal.user.platform_role == PlatformRole.ADMIN:
+            exists = await session.scalar(select(Vendor.id).where(Vendor.id == vendor_id))
+            if exists is None:
+                raise NotFound("No such vendor.")
+            return VendorPrincipal(principal, vendor_id, VendorRole.OWNER)
+        role = await session.scalar(
+            select(VendorMembership.role).where(
+                VendorMembership.vendor_id == vendor_id,
+                VendorMembership.user_id == principal.user_id,
+            )
+        )
+        if role is None:
+            raise NotFound("No such vendor.")
+        if VENDOR_RANK[role] < VENDOR_RANK[minimum]:
+            raise Forbidden(f"Needs the vendor role {minimum.value} or higher.")
+        return VendorPrincipal(principal, vendor_id, role)
+
+    return is_member
+
+
+VendorStaff = Annotated[VendorPrincipal, Depends(vendor_member(VendorRole.STAFF))]
+VendorManager = Annotated[VendorPrincipal, Depends(vendor_member(VendorRole.MANAGER))]
+VendorOwner = Annotated[VendorPrincipal, Depends(vendor_member(VendorRole.OWNER))]
 Public = Depends(public)
 
 
@@ -155,5 +215,5 @@ def requirement_of(route: Any) -> Requirement | None:
             found.append(declared)
         pending.extend(dependency.dependencies)
     # The strictest one governs (e.g. `role` depends on `authenticated`).
-    order = {"public": 0, "authenticated": 1, "verified": 2, "role": 3}
+    order = {"public": 0, "authenticated": 1, "verified": 2, "vendor": 3, "role": 4}
     return max(found, key=lambda r: order[r.kind]) if found else None

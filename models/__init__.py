@@ -40,6 +40,7 @@ from models.inventory import (
     MovementReason,
     ReservationStatus,
 )
+from models.search import SearchOutbox
 
 __all__ = [
     "Address",
@@ -68,6 +69,7 @@ __all__ = [
     "ReservationStatus",
     "Review",
     "SavedPaymentMethod",
+    "SearchOutbox",
     "User",
     "UserStatus",
     "Variant",

@@ -1,0 +1,1 @@
+"""The catalog: vendors, categories, products, variants, stock."""

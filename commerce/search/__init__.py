@@ -1,0 +1,1 @@
+"""Catalog search: one interface, PostgreSQL full-text and Elasticsearch behind it."""
