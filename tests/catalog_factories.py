@@ -1,7 +1,7 @@
 """Catalog test data, written straight through the ORM (fast; the API has its own tests).
 
 vendor = await make_vendor(db_session)
-product = await make_product(db_session, vendor=vendor, variants=[VariantSpec("SKU-1", 1999, stock=3)])
+product = await make_product(db_session, vendor=vendor, variants=[VariantSpec("S1", 1999)])
 """
 
 from __future__ import annotations
