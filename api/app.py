@@ -15,7 +15,17 @@ from api import errors
 from api.access import api_routes, requirement_of
 from api.middleware import REQUEST_ID_HEADER, RequestContextMiddleware
 from api.problems import PROBLEM_MEDIA_TYPE, FieldError, Problem
-from api.routes import addresses, admin, auth, health, me, payment_methods, problems, social
+from api.routes import (
+    addresses,
+    admin,
+    auth,
+    health,
+    me,
+    payment_methods,
+    problems,
+    social,
+    vendors,
+)
 from commerce.accounts.context import AccountsContext
 from commerce.accounts.oidc import OidcClient
 from commerce.accounts.social import SocialLogin, configured_providers
@@ -71,7 +81,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=[REQUEST_ID_HEADER],
         )
     app.add_middleware(RequestContextMiddleware)
-    for module in (health, problems, auth, social, me, addresses, payment_methods, admin):
+    for module in (
+        health,
+        problems,
+        auth,
+        social,
+        me,
+        addresses,
+        payment_methods,
+        vendors,
+        admin,
+    ):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -174,6 +174,27 @@ def account_deleted(*, to: str) -> EmailMessage:
     )
 
 
+def vendor_invitation(
+    *, to: str, vendor_name: str, role: str, token: str, storefront_url: str, expires_days: int
+) -> EmailMessage:
+    """Invite someone to a vendor's staff."""
+    link = _link(storefront_url, "/vendor/accept-invitation", token)
+    text = (
+        "Hi,\n\n"
+        f"You have been invited to join {vendor_name} on Emporium as {role}.\n\n"
+        f"Sign in with this email address and accept the invitation here "
+        f"(valid for {_count(expires_days, 'day')}):\n{link}\n\n"
+        "If you weren't expecting this, you can ignore this email.\n\n"
+        "The Emporium team\n"
+    )
+    return EmailMessage(
+        to=to,
+        subject=f"Join {vendor_name} on Emporium",
+        text=text,
+        template="vendor_invitation",
+    )
+
+
 # --- Transports -----------------------------------------------------------------------------
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import MailOutbox, PlatformRole, User
@@ -42,7 +42,7 @@ async def mailed_token(session: AsyncSession, *, to: str, template: str) -> str:
     """The token from the newest email of this kind to this address."""
     body = await session.scalar(
         select(MailOutbox.body_text)
-        .where(MailOutbox.to_address == to, MailOutbox.template == template)
+        .where(func.lower(MailOutbox.to_address) == to.lower(), MailOutbox.template == template)
         .order_by(MailOutbox.created_at.desc())
         .limit(1)
     )
