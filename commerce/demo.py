@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -9,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commerce.search.outbox import enqueue_reindex
 from models import (
     Category,
     InventoryLevel,
@@ -41,6 +43,8 @@ class _DemoProduct:
     category: str
     description: str
     variants: tuple[_DemoVariant, ...]
+    tags: tuple[str, ...] = ()
+    attributes: tuple[tuple[str, str], ...] = ()
 
 
 _CATEGORIES: tuple[tuple[str, str, str | None], ...] = (
@@ -75,6 +79,8 @@ _VENDORS: dict[str, tuple[str, str, tuple[_DemoProduct, ...]]] = {
                 "A heavyweight tee in GOTS-certified organic cotton.",
                 _sizes("NW-TEE-BLK", 2500, 40, 220, "black")
                 + _sizes("NW-TEE-WHT", 2500, 3, 220, "white"),
+                tags=("organic", "basics"),
+                attributes=(("material", "organic cotton"),),
             ),
             _DemoProduct(
                 "merino-base-layer",
@@ -83,6 +89,8 @@ _VENDORS: dict[str, tuple[str, str, tuple[_DemoProduct, ...]]] = {
                 "t-shirts",
                 "Fine merino wool that stays warm when wet.",
                 _sizes("NW-MER-NVY", 6900, 12, 180, "navy"),
+                tags=("outdoor", "wool"),
+                attributes=(("material", "merino wool"),),
             ),
             _DemoProduct(
                 "storm-shell-jacket",
@@ -154,6 +162,7 @@ async def seed_demo_catalog(session: AsyncSession) -> SeedResult:
         )
 
     products = variants = 0
+    product_ids: list[uuid.UUID] = []
     for vendor_slug, (name, description, catalog) in _VENDORS.items():
         vendor = Vendor(
             slug=vendor_slug,
@@ -178,9 +187,13 @@ async def seed_demo_catalog(session: AsyncSession) -> SeedResult:
                 brand=item.brand,
                 description=item.description,
                 status=ProductStatus.ACTIVE,
+                tags=list(item.tags),
+                attributes=dict(item.attributes),
+                published_at=datetime.now(UTC),
             )
             session.add(product)
             await session.flush()
+            product_ids.append(product.id)
             products += 1
             for spec in item.variants:
                 variant = Variant(
@@ -205,4 +218,6 @@ async def seed_demo_catalog(session: AsyncSession) -> SeedResult:
                 )
                 variants += 1
     await session.flush()
+    # Searchable as soon as the indexer drains the outbox.
+    await enqueue_reindex(session, product_ids)
     return SeedResult(created=True, vendors=len(_VENDORS), products=products, variants=variants)
