@@ -295,6 +295,21 @@ async def live_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+@pytest.fixture
+async def committing(
+    fresh_database_url: str, temporal_address: str
+) -> AsyncIterator[tuple[httpx.AsyncClient, AsyncEngine]]:
+    """A client whose requests each commit their own transaction (as deployed), on a database
+    of this test's own, and an engine to look at it: for races between real transactions."""
+    app = create_app(make_settings(fresh_database_url, temporal_address))
+    engine = create_async_engine(fresh_database_url, poolclass=NullPool)
+    try:
+        async for client in _client_for(app):
+            yield client, engine
+    finally:
+        await engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent

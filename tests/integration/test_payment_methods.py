@@ -5,35 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from api.app import create_app
-from api.routes.payment_methods import router
 from models import SavedPaymentMethod
-from tests.conftest import _client_for, make_settings
+from tests.concurrency import wait_for_lock_waiters
 from tests.factories import Account, sign_up
 
 PROBLEM = "application/problem+json"
 VISA = "4242424242424242"  # Stripe's test card: a valid card number (Luhn) all the same
-
-
-def _include_router(app: FastAPI) -> None:
-    # Until api/app.py includes the router; then this does nothing.
-    if not any(getattr(route, "path", "").startswith(router.prefix) for route in app.routes):
-        app.include_router(router)
-
-
-@pytest.fixture(autouse=True)
-def _payment_method_routes(app: FastAPI) -> None:
-    _include_router(app)
 
 
 def _problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
@@ -259,39 +243,6 @@ async def test_malformed_bodies_are_problems_never_500(
 # --- concurrency, with real commits ----------------------------------------------------
 
 
-@pytest.fixture
-async def committing(
-    fresh_database_url: str, temporal_address: str
-) -> AsyncIterator[tuple[httpx.AsyncClient, AsyncEngine]]:
-    """A client whose requests each commit their own transaction (as deployed), on a database
-    of this test's own, and an engine to look at it."""
-    app = create_app(make_settings(fresh_database_url, temporal_address))
-    _include_router(app)
-    engine = create_async_engine(fresh_database_url, poolclass=NullPool)
-    try:
-        async for client in _client_for(app):
-            yield client, engine
-    finally:
-        await engine.dispose()
-
-
-async def _wait_for_lock_waiters(engine: AsyncEngine, count: int) -> None:
-    deadline = asyncio.get_running_loop().time() + 10
-    while asyncio.get_running_loop().time() < deadline:
-        # A new connection each time: pg_stat_activity is a snapshot per transaction.
-        async with engine.connect() as connection:
-            waiting = await connection.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-            )
-        if waiting >= count:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"expected {count} requests waiting on a lock")
-
-
 async def test_concurrent_saves_of_one_token_store_it_once(
     committing: tuple[httpx.AsyncClient, AsyncEngine],
 ) -> None:
@@ -311,7 +262,7 @@ async def test_concurrent_saves_of_one_token_store_it_once(
             )
             for sender in senders
         ]
-        await _wait_for_lock_waiters(engine, len(senders))
+        await wait_for_lock_waiters(engine, len(senders))
         await blocker.rollback()
     responses = await asyncio.gather(*requests)
 
