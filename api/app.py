@@ -19,11 +19,13 @@ from api.routes import (
     addresses,
     admin,
     auth,
+    categories_admin,
     health,
     me,
     payment_methods,
     problems,
     social,
+    storefront,
     vendors,
 )
 from commerce.accounts.context import AccountsContext
@@ -89,8 +91,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         me,
         addresses,
         payment_methods,
+        storefront,
         vendors,
         admin,
+        categories_admin,
     ):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
