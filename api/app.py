@@ -24,9 +24,11 @@ from api.routes import (
     me,
     payment_methods,
     problems,
+    reviews,
     social,
     storefront,
     vendors,
+    wishlists,
 )
 from commerce.accounts.context import AccountsContext
 from commerce.accounts.oidc import OidcClient
@@ -92,6 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         addresses,
         payment_methods,
         storefront,
+        reviews,
+        wishlists,
         vendors,
         admin,
         categories_admin,

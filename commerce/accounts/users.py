@@ -34,6 +34,7 @@ from models import (
     SavedPaymentMethod,
     User,
     UserStatus,
+    Wishlist,
 )
 
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,39}$")
@@ -424,7 +425,7 @@ async def delete_account(
         raise WrongPassword()
     await mail.queue_mail(session, mail.account_deleted(to=user.email))
     await sessions.revoke_all_sessions(session, user=user, reason="account_deleted")
-    for model in (Address, SavedPaymentMethod, Identity, RecoveryCode, EmailToken):
+    for model in (Address, SavedPaymentMethod, Identity, RecoveryCode, EmailToken, Wishlist):
         await session.execute(delete(model).where(model.user_id == user.id))  # type: ignore[attr-defined]
     placeholder = f"deleted-{user.id.hex}"
     user.username = user.username_key = placeholder[:40]

@@ -11,11 +11,11 @@ import pyotp
 import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.accounts.tokens import AUDIENCE, ISSUER, TokenSigner
-from models import EmailToken, MailOutbox, PlatformRole, User
+from models import EmailToken, MailOutbox, PlatformRole, User, Wishlist
 from tests.conftest import make_settings
 from tests.factories import STRONG_PASSWORD, bearer, log_in, mailed_token, sign_up, unique
 
@@ -541,6 +541,8 @@ async def test_deleting_an_account_erases_personal_data(
 ) -> None:
     account = await sign_up(client, db_session)
     await client.patch("/me", headers=account.headers, json={"name": "Ada", "phone": "+1 555 0100"})
+    created = await client.post("/me/wishlists", headers=account.headers, json={"name": "Gifts"})
+    assert created.status_code == 201
     wrong = await client.request("DELETE", "/me", headers=account.headers, json={"password": "x"})
     _problem(wrong, 403, "wrong_password")
     deleted = await client.request(
@@ -553,6 +555,10 @@ async def test_deleting_an_account_erases_personal_data(
     assert account.email not in (user.email, user.email_key)
     assert account.username not in (user.username, user.username_key)
     assert (user.name, user.phone, user.password_hash) == (None, None, None)
+    wishlists = await db_session.scalar(
+        select(func.count()).select_from(Wishlist).where(Wishlist.user_id == user.id)
+    )
+    assert wishlists == 0
     _problem(await client.get("/me", headers=account.headers), 401, "invalid_token")
     _problem(
         await client.post(

@@ -1,0 +1,1 @@
+"""What shoppers say and keep: reviews of what they bought, and named wishlists."""
