@@ -21,6 +21,7 @@ from api.routes import (
     auth,
     categories_admin,
     health,
+    inventory,
     me,
     payment_methods,
     problems,
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reviews,
         wishlists,
         vendors,
+        inventory,
         admin,
         categories_admin,
     ):

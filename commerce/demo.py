@@ -14,6 +14,8 @@ from commerce.search.outbox import enqueue_reindex
 from models import (
     Category,
     InventoryLevel,
+    InventoryMovement,
+    MovementReason,
     Product,
     ProductStatus,
     Variant,
@@ -214,6 +216,17 @@ async def seed_demo_catalog(session: AsyncSession) -> SeedResult:
                         warehouse_id=warehouse.id,
                         on_hand=spec.stock,
                         low_stock_threshold=5,
+                    )
+                )
+                # The movement log explains every unit of stock, the demo's included.
+                session.add(
+                    InventoryMovement(
+                        variant_id=variant.id,
+                        warehouse_id=warehouse.id,
+                        on_hand_delta=spec.stock,
+                        reserved_delta=0,
+                        reason=MovementReason.RESTOCK,
+                        note="demo catalog",
                     )
                 )
                 variants += 1

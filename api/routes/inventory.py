@@ -1,0 +1,187 @@
+"""A vendor's back office for stock: levels, adjustments, the movement log, warehouses, and
+stock files in and out. Staff read; managers change. Another vendor's variants and
+warehouses are 404, like anything that is not theirs."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+
+from api.access import VendorManager, VendorStaff
+from api.deps import SessionDep
+from api.schemas.inventory import (
+    ImportReportRead,
+    MovementRead,
+    StockAdjustment,
+    StockExportRow,
+    StockImportRow,
+    StockLevelRead,
+    WarehouseCreate,
+    WarehouseRead,
+)
+from commerce.catalog import inventory
+from models import MovementReason
+
+router = APIRouter(tags=["inventory"])
+
+_CSV = "text/csv"
+_JSON = "application/json"
+
+
+@router.get("/vendors/{vendor_id}/inventory")
+async def list_inventory(
+    staff: VendorStaff,
+    session: SessionDep,
+    variant_id: uuid.UUID | None = None,
+    warehouse_id: uuid.UUID | None = None,
+    limit: int = Query(default=100, ge=1, le=1000),
+    offset: int = Query(default=0, ge=0),
+) -> list[StockLevelRead]:
+    """Stock per variant and warehouse, by SKU."""
+    levels = await inventory.list_levels(
+        session,
+        vendor_id=staff.vendor_id,
+        variant_id=variant_id,
+        warehouse_id=warehouse_id,
+        limit=limit,
+        offset=offset,
+    )
+    return [StockLevelRead.from_domain(level) for level in levels]
+
+
+@router.post("/vendors/{vendor_id}/inventory/adjustments")
+async def adjust_stock(
+    body: StockAdjustment, manager: VendorManager, session: SessionDep
+) -> StockLevelRead:
+    """Add or remove units (``delta``), or record a count (``on_hand``). Stock that is
+    reserved for orders cannot be removed (422 ``insufficient_stock``)."""
+    common: dict[str, Any] = {
+        "variant_id": body.variant_id,
+        "warehouse_id": body.warehouse_id,
+        "vendor_id": manager.vendor_id,
+        "reason": MovementReason(body.reason),
+        "actor_user_id": manager.user_id,
+        "note": body.note,
+    }
+    if body.delta is not None:
+        level = await inventory.adjust(session, delta=body.delta, **common)
+    else:
+        assert body.on_hand is not None
+        level = await inventory.set_on_hand(session, on_hand=body.on_hand, **common)
+    return StockLevelRead.from_domain(level)
+
+
+@router.get("/vendors/{vendor_id}/inventory/movements")
+async def list_movements(
+    staff: VendorStaff,
+    session: SessionDep,
+    variant_id: uuid.UUID | None = None,
+    limit: int = Query(default=50, ge=1, le=500),
+    before: int | None = Query(default=None, ge=1, description="Older than this movement id"),
+) -> list[MovementRead]:
+    """The stock movement log, newest first."""
+    found = await inventory.list_movements(
+        session, vendor_id=staff.vendor_id, variant_id=variant_id, limit=limit, before_id=before
+    )
+    return [MovementRead.from_domain(movement) for movement in found]
+
+
+@router.get("/vendors/{vendor_id}/warehouses")
+async def list_warehouses(staff: VendorStaff, session: SessionDep) -> list[WarehouseRead]:
+    """The default first, then by code."""
+    found = await inventory.list_warehouses(session, vendor_id=staff.vendor_id)
+    return [WarehouseRead.from_domain(warehouse) for warehouse in found]
+
+
+@router.post("/vendors/{vendor_id}/warehouses", status_code=201)
+async def create_warehouse(
+    body: WarehouseCreate, manager: VendorManager, session: SessionDep
+) -> WarehouseRead:
+    warehouse = await inventory.create_warehouse(
+        session,
+        vendor_id=manager.vendor_id,
+        code=body.code,
+        name=body.name,
+        is_default=body.is_default,
+    )
+    return WarehouseRead.from_domain(warehouse)
+
+
+@router.post("/vendors/{vendor_id}/warehouses/{warehouse_id}/default")
+async def set_default_warehouse(
+    warehouse_id: uuid.UUID, manager: VendorManager, session: SessionDep
+) -> WarehouseRead:
+    """Stock changes without a warehouse go here, and reservations draw from it first."""
+    warehouse = await inventory.set_default_warehouse(
+        session, vendor_id=manager.vendor_id, warehouse_id=warehouse_id
+    )
+    return WarehouseRead.from_domain(warehouse)
+
+
+@router.post(
+    "/vendors/{vendor_id}/inventory/import",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                _CSV: {"schema": {"type": "string"}},
+                _JSON: {"schema": {"type": "array", "items": StockImportRow.model_json_schema()}},
+            },
+        }
+    },
+)
+async def import_stock(
+    request: Request, manager: VendorManager, session: SessionDep
+) -> ImportReportRead:
+    """Set on_hand from a stock file: CSV (header ``sku,warehouse,on_hand``) or a JSON array,
+    up to 10,000 rows and 5 MB. Answers 200 with a report per row even when some rows were
+    refused (they change nothing); 422 ``invalid_import_file`` if the file cannot be read."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in {_CSV, _JSON}:
+        raise inventory.UnsupportedImportFormat(f"Send the file as {_CSV} or {_JSON}.")
+    data = await _read_body(request, limit=inventory.MAX_IMPORT_BYTES)
+    rows = (
+        inventory.parse_stock_csv(data) if media_type == _CSV else inventory.parse_stock_json(data)
+    )
+    report = await inventory.import_stock(
+        session, vendor_id=manager.vendor_id, rows=rows, actor_user_id=manager.user_id
+    )
+    return ImportReportRead.from_domain(report)
+
+
+@router.get(
+    "/vendors/{vendor_id}/inventory/export",
+    response_model=list[StockExportRow],
+    responses={200: {"content": {_CSV: {"schema": {"type": "string"}}}}},
+)
+async def export_stock(
+    staff: VendorStaff,
+    session: SessionDep,
+    file_format: Literal["csv", "json"] = Query(default="csv", alias="format"),
+) -> Any:
+    """Every variant's stock per warehouse; the CSV can be edited and imported back."""
+    rows = await inventory.export_stock(session, vendor_id=staff.vendor_id)
+    if file_format == "json":
+        return rows
+    return Response(
+        inventory.stock_csv(rows),
+        media_type=f"{_CSV}; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="stock.csv"'},
+    )
+
+
+async def _read_body(request: Request, *, limit: int) -> bytes:
+    """The body, refused as soon as it is known to exceed ``limit`` (not after buffering)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise inventory.ImportTooLarge(f"At most {limit // (1024 * 1024)} MB per file.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise inventory.ImportTooLarge(f"At most {limit // (1024 * 1024)} MB per file.")
+        chunks.append(chunk)
+    return b"".join(chunks)
