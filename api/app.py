@@ -26,6 +26,7 @@ from api.routes import (
     payment_methods,
     problems,
     reviews,
+    search,
     social,
     storefront,
     vendors,
@@ -34,6 +35,7 @@ from api.routes import (
 from commerce.accounts.context import AccountsContext
 from commerce.accounts.oidc import OidcClient
 from commerce.accounts.social import SocialLogin, configured_providers
+from commerce.search.indexer import backend_for
 from core import database, temporal
 from core.logs import configure_logging
 from core.settings import Settings, load_settings
@@ -58,12 +60,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # One pooled HTTP client for calls to the outside world (OIDC providers, ...).
         app.state.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
         app.state.social = SocialLogin(configured_providers(settings), OidcClient(app.state.http))
+        # Elasticsearch when ELASTICSEARCH_URL is set, else PostgreSQL full-text.
+        app.state.search = backend_for(settings, app.state.sessionmaker)
         # Lazy: the API starts (and /healthz answers) while Temporal is still coming up;
         # /readyz reports whether it is reachable.
         app.state.temporal = await temporal.connect(settings, lazy=True)
         try:
             yield
         finally:
+            await app.state.search.close()
             await app.state.http.aclose()
             await engine.dispose()
 
@@ -95,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         addresses,
         payment_methods,
         storefront,
+        search,
         reviews,
         wishlists,
         vendors,

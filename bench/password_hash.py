@@ -1,6 +1,6 @@
 """Cost of one Argon2id hash at the configured parameters: what bounds sign-ins per core.
 
-    .venv/bin/python bench/password_hash.py [--memory-kib 65536] [--time-cost 3] [--runs 20]
+.venv/bin/python bench/password_hash.py [--memory-kib 65536] [--time-cost 3] [--runs 20]
 """
 
 from __future__ import annotations

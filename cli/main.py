@@ -1,4 +1,4 @@
-"""The ``emporium`` command: dev, api, worker, migrate, seed, grant-role, healthcheck."""
+"""The ``emporium`` command: dev, api, worker, migrate, seed, reindex, grant-role, healthcheck."""
 
 from __future__ import annotations
 
@@ -105,6 +105,30 @@ def _grant_role(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _reindex(settings: Settings, args: argparse.Namespace) -> int:
+    from commerce.search.indexer import SearchIndexer, backend_for
+    from core import database
+
+    configure_logging(settings.log_level, settings.log_format, process="reindex")
+
+    async def reindex() -> str:
+        engine = database.create_engine(settings)
+        sessionmaker = database.create_sessionmaker(engine)
+        backend = backend_for(settings, sessionmaker)
+        try:
+            report = await SearchIndexer(sessionmaker, backend).reindex_all(args.batch_size)
+        finally:
+            await backend.close()
+            await engine.dispose()
+        return (
+            f"reindexed {report.indexed} products in {report.seconds:.1f} s "
+            f"({report.documents_per_second:.0f} documents/s)"
+        )
+
+    print(asyncio.run(reindex()))
+    return 0
+
+
 def _healthcheck(settings: Settings, args: argparse.Namespace) -> int:
     from cli.healthcheck import check_api, check_worker
 
@@ -141,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--downgrade", metavar="REVISION", help="go back to an older revision")
     migrate.set_defaults(handler=_migrate)
     sub.add_parser("seed", help="load the demo catalog (once)").set_defaults(handler=_seed)
+    reindex = sub.add_parser("reindex", help="rebuild the search index from the catalog")
+    reindex.add_argument("--batch-size", type=int, default=1000)
+    reindex.set_defaults(handler=_reindex)
     grant = sub.add_parser(
         "grant-role", help="give an account a platform role (how the first admin is made)"
     )

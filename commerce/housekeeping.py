@@ -10,7 +10,14 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, or_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from models import AuthSession, EmailToken, LoginThrottle, OAuthLoginAttempt, RateLimitCounter
+from models import (
+    AuthSession,
+    EmailToken,
+    LoginThrottle,
+    OAuthLoginAttempt,
+    RateLimitCounter,
+    SearchOutbox,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +43,9 @@ async def prune(session: AsyncSession, *, now: datetime | None = None) -> dict[s
             OAuthLoginAttempt.expires_at < now - ATTEMPTS_KEPT
         ),
         "email_tokens": delete(EmailToken).where(EmailToken.expires_at < now - EMAIL_TOKENS_KEPT),
+        "search_outbox": delete(SearchOutbox).where(
+            SearchOutbox.processed_at < now - COUNTERS_KEPT
+        ),
         # Refresh tokens go with their session (ON DELETE CASCADE).
         "auth_sessions": delete(AuthSession).where(
             AuthSession.revoked_at < now - ENDED_SESSIONS_KEPT

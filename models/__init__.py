@@ -40,7 +40,7 @@ from models.inventory import (
     MovementReason,
     ReservationStatus,
 )
-from models.search import SearchOutbox
+from models.search import SearchDocument, SearchOutbox, SearchTerm
 
 __all__ = [
     "Address",
@@ -69,7 +69,9 @@ __all__ = [
     "ReservationStatus",
     "Review",
     "SavedPaymentMethod",
+    "SearchDocument",
     "SearchOutbox",
+    "SearchTerm",
     "User",
     "UserStatus",
     "Variant",

@@ -1,4 +1,4 @@
-"""The worker process: runs every workflow and activity until told to stop."""
+"""The worker process: runs every workflow and activity, and drains the outboxes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import signal
 
 from commerce import housekeeping
 from commerce.mail import MailDispatcher, transport_for
+from commerce.search.indexer import SearchIndexer, backend_for
 from core import database, temporal
 from core.settings import Settings
 from workers.registry import Dependencies, build_worker
@@ -16,8 +17,8 @@ log = logging.getLogger("emporium.worker")
 
 
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
-    """Poll the task queue and deliver queued mail until SIGTERM/SIGINT (or ``stop``), then
-    shut down gracefully.
+    """Poll the task queue, deliver queued mail and keep the search index current until
+    SIGTERM/SIGINT (or ``stop``), then shut down gracefully.
 
     On shutdown the worker stops polling at once and gives running activities up to
     ``worker_shutdown_grace_s`` to finish before cancelling them.
@@ -28,15 +29,19 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         loop.add_signal_handler(sig, stop.set)
 
     engine = database.create_engine(settings)
+    deps = Dependencies(sessionmaker=database.create_sessionmaker(engine))
+    search_backend = backend_for(settings, deps.sessionmaker)
     try:
         client = await temporal.connect(settings)
         await temporal.ensure_search_attributes(client, settings.temporal_namespace)
-        deps = Dependencies(sessionmaker=database.create_sessionmaker(engine))
         worker = build_worker(client, settings, deps)
-        # The transactional outbox's other half: mail committed by the API or activities.
+        # The other halves of the transactional outboxes: mail, and search index updates,
+        # both committed by the API or by activities.
         mail = MailDispatcher(deps.sessionmaker, transport_for(settings))
+        indexer = SearchIndexer(deps.sessionmaker, search_backend)
         async with worker, asyncio.TaskGroup() as tasks:
             tasks.create_task(mail.run(stop))
+            tasks.create_task(indexer.run(stop, interval_s=1.0))
             tasks.create_task(housekeeping.run(deps.sessionmaker, stop))
             log.info(
                 "worker started",
@@ -53,4 +58,5 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
             )
         log.info("worker stopped")
     finally:
+        await search_backend.close()
         await engine.dispose()

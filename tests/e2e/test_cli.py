@@ -126,7 +126,8 @@ def test_grant_role_makes_the_first_admin(databases, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "command", ["dev", "api", "worker", "migrate", "seed", "grant-role", "healthcheck"]
+    "command",
+    ["dev", "api", "worker", "migrate", "seed", "reindex", "grant-role", "healthcheck"],
 )
 def test_every_command_has_help(command: str, tmp_path: Path) -> None:
     result = emporium(command, "--help", env=_env(), cwd=tmp_path)
