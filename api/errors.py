@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError as DBAPIDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.problems import for_status, problem_response
 from commerce.errors import DomainError
+
+log = logging.getLogger("emporium.api")
 
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
@@ -60,9 +65,24 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _unstorable_input(request: Request, exc: Exception) -> JSONResponse:
+    # PostgreSQL refused a value (a NUL character, a number out of range, an invalid text
+    # encoding): the input, not the server, is at fault. The request's transaction has been
+    # rolled back by then; the database's message is logged, not echoed.
+    log.warning("database refused a value", extra={"error": type(exc.orig).__name__})  # type: ignore[attr-defined]
+    return problem_response(
+        422,
+        "invalid_input",
+        "The request contains a value that cannot be stored",
+        "Remove control characters and out-of-range numbers from the request.",
+        instance=request.url.path,
+    )
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DBAPIDataError, _unstorable_input)
     # Anything else is caught by RequestContextMiddleware, which logs it with the request id
     # and answers a 500 problem without internals.

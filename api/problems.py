@@ -55,6 +55,7 @@ HTTP_PROBLEMS: tuple[ProblemType, ...] = (
     ProblemType("payload_too_large", 413, "Payload too large"),
     ProblemType("unsupported_media_type", 415, "Unsupported media type"),
     ProblemType("validation_error", 422, "The request is not valid"),
+    ProblemType("invalid_input", 422, "The request contains a value that cannot be stored"),
     ProblemType("rate_limited", 429, "Too many requests"),
     ProblemType("internal_error", 500, "Internal server error"),
     ProblemType("not_ready", 503, "Service not ready"),

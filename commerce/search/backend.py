@@ -131,6 +131,8 @@ class SearchQuery:
         text = (self.text or "").strip() or None
         if text is not None and len(text) > MAX_TEXT_LENGTH:
             raise InvalidSearch(f"At most {MAX_TEXT_LENGTH} characters.", field="q")
+        if text is not None and any(ord(ch) < 32 for ch in text):
+            raise InvalidSearch("Control characters are not allowed.", field="q")
         object.__setattr__(self, "text", text)
         object.__setattr__(self, "category_path", (self.category_path or "").strip("/") or None)
         object.__setattr__(self, "sort", SearchSort(self.sort))

@@ -41,6 +41,12 @@ async def own_db_client(
         session.add(Vendor(slug=slug, name="two"))
         return {"slug": slug}
 
+    @app.post("/_probe/named/{slug}")
+    async def named(slug: str, name: str, session: SessionDep) -> dict[str, str]:
+        session.add(Vendor(slug=slug, name=name))
+        await session.flush()
+        return {"slug": slug}
+
     async for client in _client_for(app):
         yield app, client
 
@@ -61,4 +67,16 @@ async def test_a_failed_commit_is_an_error_not_a_success(
     response = await client.post("/_probe/duplicate/twin")
     assert response.status_code == 500
     assert response.json()["code"] == "internal_error"
+    assert (await client.get("/_probe/vendors")).json() == {"count": 0}
+
+
+async def test_a_value_the_database_refuses_is_a_422_not_a_500(
+    own_db_client: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    _, client = own_db_client
+    response = await client.post("/_probe/named/nul", params={"name": "bad\x00name"})
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "invalid_input"
+    assert "\x00" not in response.text
     assert (await client.get("/_probe/vendors")).json() == {"count": 0}

@@ -71,7 +71,18 @@ async def test_every_protected_route_refuses_a_request_without_a_token(
 
 
 @pytest.mark.parametrize(
-    "body", [b"{not json", b"[]", b'{"unexpected": true}', b'"a string"', b"null"]
+    "body",
+    [
+        b"{not json",
+        b"[]",
+        b'{"unexpected": true}',
+        b'"a string"',
+        b"null",
+        # Every string field a route might have, with a NUL (PostgreSQL refuses it) and a
+        # number far out of any column's range.
+        b'{"name": "a\\u0000b", "title": "a\\u0000b", "email": "a\\u0000@x.org", '
+        b'"username": "a\\u0000b", "quantity": 99999999999999999999}',
+    ],
 )
 async def test_bad_bodies_on_every_route_are_problems_never_500(
     app: FastAPI, client: httpx.AsyncClient, body: bytes

@@ -403,3 +403,30 @@ async def test_an_empty_index_answers_an_empty_page(api: httpx.AsyncClient) -> N
     body = response.json()
     assert (body["total"], body["hits"], body["next_cursor"]) == (0, [], None)
     assert [bucket["count"] for bucket in body["facets"]["prices"]] == [0] * 6
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "'",
+        "&",
+        "|",
+        "!",
+        ":*",
+        "a & | b",
+        "(()",
+        "\\",
+        "' OR 1=1 --",
+        "-",
+        '"unclosed',
+        "x" * 500,
+        "日本語 テスト",
+        "café's <b>",
+        "\u0000",
+    ],
+)
+async def test_hostile_text_never_breaks_search(api: httpx.AsyncClient, hostile: str) -> None:
+    response = await api.get("/search", params={"q": hostile})
+    assert response.status_code in (200, 422), response.text
+    if response.status_code == 422:
+        assert response.headers["content-type"] == "application/problem+json"
