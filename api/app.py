@@ -29,6 +29,7 @@ from api.routes import (
     search,
     social,
     storefront,
+    vendor_products,
     vendors,
     wishlists,
 )
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reviews,
         wishlists,
         vendors,
+        vendor_products,
         inventory,
         admin,
         categories_admin,
