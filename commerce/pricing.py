@@ -69,8 +69,8 @@ DiscountKind = Literal["percentage", "fixed", "free_shipping"]
 DISCOUNT_KINDS: frozenset[str] = frozenset({"percentage", "fixed", "free_shipping"})
 BASIS_POINTS = 10_000  # 100%
 
-# ISO 4217 minor units, where they are not 2. The same table as commerce.catalog.bulk's,
-# kept here so pricing stays import-free of the catalog (and its database models).
+# ISO 4217 minor units, where they are not 2. The one table of the platform (the catalog's
+# import uses it too); it lives here because pricing must stay free of database imports.
 # fmt: off
 MINOR_UNITS: Mapping[str, int] = {
     "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0,
