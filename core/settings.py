@@ -125,6 +125,12 @@ class Settings(BaseSettings):
         default=1.0, gt=0, description="Multiplies every per-IP/per-account request limit."
     )
 
+    # --- Pricing -----------------------------------------------------------------------------
+    prices_include_tax: bool = Field(
+        default=False,
+        description="Catalog prices include tax (EU style); otherwise tax is added at checkout.",
+    )
+
     # --- Social login (OAuth 2.0 / OpenID Connect) -----------------------------------------
     google_client_id: str | None = None
     google_client_secret: SecretStr | None = None
