@@ -41,7 +41,9 @@ class EmailNotVerified(DomainError):
 class Requirement:
     """Shown in OpenAPI as ``x-access`` on every operation."""
 
-    kind: str  # "public" | "authenticated" | "verified" | "vendor" | "role"
+    # "public" | "cart" (a guest's cart token or a signed-in user) | "authenticated" |
+    # "verified" | "vendor" | "role"
+    kind: str
     roles: tuple[str, ...] = ()
 
     def describe(self) -> dict[str, Any]:
@@ -66,7 +68,7 @@ def accounts(request: Request) -> AccountsContext:
 AccountsDep = Annotated[AccountsContext, Depends(accounts)]
 
 
-def _declare(requirement: Requirement) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def declare(requirement: Requirement) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def mark(function: Callable[..., Any]) -> Callable[..., Any]:
         function.requirement = requirement  # type: ignore[attr-defined]
         return function
@@ -82,12 +84,12 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-@_declare(Requirement("public"))
+@declare(Requirement("public"))
 async def public() -> None:
     """Anyone, signed in or not."""
 
 
-@_declare(Requirement("authenticated"))
+@declare(Requirement("authenticated"))
 async def authenticated(request: Request, session: SessionDep, ctx: AccountsDep) -> Principal:
     """A signed-in user whose session is still live (checked on every request, so logout and
     revocation take effect at once, not when the access token expires)."""
@@ -118,7 +120,7 @@ async def authenticated(request: Request, session: SessionDep, ctx: AccountsDep)
 CurrentUser = Annotated[Principal, Depends(authenticated)]
 
 
-@_declare(Requirement("verified"))
+@declare(Requirement("verified"))
 async def verified(principal: CurrentUser) -> Principal:
     """A signed-in user with a verified email address (required to check out)."""
     if principal.user.email_verified_at is None:
@@ -132,7 +134,7 @@ VerifiedUser = Annotated[Principal, Depends(verified)]
 def role(*roles: PlatformRole) -> Callable[..., Any]:
     names = tuple(sorted(r.value for r in roles))
 
-    @_declare(Requirement("role", names))
+    @declare(Requirement("role", names))
     async def has_role(principal: CurrentUser) -> Principal:
         if principal.user.platform_role not in roles:
             raise Forbidden(f"Needs the role: {' or '.join(names)}.")
@@ -167,7 +169,7 @@ def vendor_member(minimum: VendorRole) -> Callable[..., Any]:
     for an id is none of their business.
     """
 
-    @_declare(Requirement("vendor", (minimum.value,)))
+    @declare(Requirement("vendor", (minimum.value,)))
     async def is_member(
         vendor_id: uuid.UUID, principal: CurrentUser, session: SessionDep
     ) -> VendorPrincipal:
@@ -215,5 +217,5 @@ def requirement_of(route: Any) -> Requirement | None:
             found.append(declared)
         pending.extend(dependency.dependencies)
     # The strictest one governs (e.g. `role` depends on `authenticated`).
-    order = {"public": 0, "authenticated": 1, "verified": 2, "vendor": 3, "role": 4}
+    order = {"public": 0, "cart": 1, "authenticated": 2, "verified": 3, "vendor": 4, "role": 5}
     return max(found, key=lambda r: order[r.kind]) if found else None
