@@ -27,8 +27,10 @@ from api.routes import (
     problems,
     reviews,
     search,
+    shipping,
     social,
     storefront,
+    tax,
     vendor_products,
     vendors,
     wishlists,
@@ -107,7 +109,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         vendors,
         vendor_products,
         inventory,
+        shipping,
         admin,
+        tax,
         categories_admin,
     ):
         app.include_router(module.router)
