@@ -118,7 +118,8 @@ class InvalidReservation(DomainError):
 
 
 class InsufficientStock(DomainError):
-    status, code, title = 422, "insufficient_stock", "Not enough stock for this change"
+    # 409 like the cart's "not enough stock": one code, one status, across the API.
+    status, code, title = 409, "insufficient_stock", "Not enough stock for this change"
 
 
 class InvalidAdjustment(DomainError):

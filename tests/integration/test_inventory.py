@@ -711,7 +711,7 @@ async def test_bad_adjustments_are_problems(client: httpx.AsyncClient, shop: Sho
         _problem(await client.post(url, json=body, headers=headers), 422, "validation_error")
     _problem(
         await client.post(url, json={"variant_id": red, "delta": -11}, headers=headers),
-        422,
+        409,
         "insufficient_stock",
     )
     _problem(

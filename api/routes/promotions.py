@@ -1,0 +1,127 @@
+"""Promotions in the back offices: the platform's (admins) and each vendor's (its managers).
+
+A vendor's routes only ever see that vendor's promotions: another vendor's id answers 404.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Query
+
+from api.access import AdminUser, VendorManager
+from api.deps import SessionDep
+from api.schemas.promotions import PromotionCreate, PromotionRead, PromotionUpdate
+from commerce import promotions
+
+router = APIRouter(tags=["promotions"])
+
+
+# --- admin (the platform's promotions; any promotion can be read, changed, deactivated) -----
+
+
+@router.get("/admin/promotions")
+async def admin_list_promotions(
+    _: AdminUser,
+    session: SessionDep,
+    vendor_id: uuid.UUID | None = Query(default=None),
+    platform_only: bool = Query(default=False),
+    active: bool | None = Query(default=None),
+    limit: int = Query(default=100, ge=1, le=500),
+) -> list[PromotionRead]:
+    found = await promotions.list_promotions(
+        session, vendor_id=vendor_id, platform_only=platform_only, active=active, limit=limit
+    )
+    return [PromotionRead.from_domain(p) for p in found]
+
+
+@router.post("/admin/promotions", status_code=201)
+async def admin_create_promotion(
+    body: PromotionCreate, _: AdminUser, session: SessionDep
+) -> PromotionRead:
+    """A platform promotion (funded by the platform, any scope)."""
+    promotion = await promotions.create_promotion(session, vendor_id=None, values=body.model_dump())
+    return PromotionRead.from_domain(promotion)
+
+
+@router.get("/admin/promotions/{promotion_id}")
+async def admin_read_promotion(
+    promotion_id: uuid.UUID, _: AdminUser, session: SessionDep
+) -> PromotionRead:
+    promotion = await promotions.get_promotion(session, promotion_id=promotion_id)
+    return PromotionRead.from_domain(promotion)
+
+
+@router.patch("/admin/promotions/{promotion_id}")
+async def admin_update_promotion(
+    promotion_id: uuid.UUID, body: PromotionUpdate, _: AdminUser, session: SessionDep
+) -> PromotionRead:
+    promotion = await promotions.update_promotion(
+        session, promotion_id=promotion_id, changes=body.changes()
+    )
+    return PromotionRead.from_domain(promotion)
+
+
+@router.post("/admin/promotions/{promotion_id}/deactivate")
+async def admin_deactivate_promotion(
+    promotion_id: uuid.UUID, _: AdminUser, session: SessionDep
+) -> PromotionRead:
+    promotion = await promotions.deactivate_promotion(session, promotion_id=promotion_id)
+    return PromotionRead.from_domain(promotion)
+
+
+# --- a vendor's own -------------------------------------------------------------------------
+
+
+@router.get("/vendors/{vendor_id}/promotions")
+async def list_vendor_promotions(
+    member: VendorManager,
+    session: SessionDep,
+    active: bool | None = Query(default=None),
+    limit: int = Query(default=100, ge=1, le=500),
+) -> list[PromotionRead]:
+    found = await promotions.list_promotions(
+        session, vendor_id=member.vendor_id, active=active, limit=limit
+    )
+    return [PromotionRead.from_domain(p) for p in found]
+
+
+@router.post("/vendors/{vendor_id}/promotions", status_code=201)
+async def create_vendor_promotion(
+    body: PromotionCreate, member: VendorManager, session: SessionDep
+) -> PromotionRead:
+    """A promotion funded by the vendor, on its own products or the whole of its range."""
+    promotion = await promotions.create_promotion(
+        session, vendor_id=member.vendor_id, values=body.model_dump()
+    )
+    return PromotionRead.from_domain(promotion)
+
+
+@router.get("/vendors/{vendor_id}/promotions/{promotion_id}")
+async def read_vendor_promotion(
+    promotion_id: uuid.UUID, member: VendorManager, session: SessionDep
+) -> PromotionRead:
+    promotion = await promotions.get_promotion(
+        session, promotion_id=promotion_id, vendor_id=member.vendor_id
+    )
+    return PromotionRead.from_domain(promotion)
+
+
+@router.patch("/vendors/{vendor_id}/promotions/{promotion_id}")
+async def update_vendor_promotion(
+    promotion_id: uuid.UUID, body: PromotionUpdate, member: VendorManager, session: SessionDep
+) -> PromotionRead:
+    promotion = await promotions.update_promotion(
+        session, promotion_id=promotion_id, vendor_id=member.vendor_id, changes=body.changes()
+    )
+    return PromotionRead.from_domain(promotion)
+
+
+@router.post("/vendors/{vendor_id}/promotions/{promotion_id}/deactivate")
+async def deactivate_vendor_promotion(
+    promotion_id: uuid.UUID, member: VendorManager, session: SessionDep
+) -> PromotionRead:
+    promotion = await promotions.deactivate_promotion(
+        session, promotion_id=promotion_id, vendor_id=member.vendor_id
+    )
+    return PromotionRead.from_domain(promotion)
