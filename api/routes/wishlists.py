@@ -8,7 +8,9 @@ from fastapi import APIRouter, Path, Response, status
 
 from api.access import CurrentUser, Public
 from api.deps import SessionDep
+from api.schemas.carts import CartRead
 from api.schemas.engagement import (
+    MoveToCart,
     SharedWishlistRead,
     WishlistCreate,
     WishlistDetailRead,
@@ -18,6 +20,7 @@ from api.schemas.engagement import (
     WishlistRename,
     WishlistShareRead,
 )
+from commerce import carts
 from commerce.engagement import wishlists
 
 router = APIRouter(tags=["wishlists"])
@@ -96,6 +99,25 @@ async def remove_wishlist_item(
         session, user_id=principal.user_id, wishlist_id=wishlist_id, variant_id=variant_id
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/me/wishlists/{wishlist_id}/items/{variant_id}/move-to-cart")
+async def move_to_cart(
+    wishlist_id: uuid.UUID,
+    variant_id: uuid.UUID,
+    body: MoveToCart,
+    principal: CurrentUser,
+    session: SessionDep,
+) -> CartRead:
+    """Into the cart (stock, sellability and currency checked), off the wishlist."""
+    cart = await wishlists.move_to_cart(
+        session,
+        user_id=principal.user_id,
+        wishlist_id=wishlist_id,
+        variant_id=variant_id,
+        quantity=body.quantity,
+    )
+    return CartRead.from_domain(await carts.view_cart(session, cart=cart))
 
 
 @router.post("/me/wishlists/{wishlist_id}/share")

@@ -278,3 +278,8 @@ class SharedWishlistRead(BaseModel):
             items=[WishlistItemRead.from_domain(entry) for entry in view.items],
             updated_at=view.wishlist.updated_at,
         )
+
+
+class MoveToCart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    quantity: int = Field(default=1, ge=1, le=999)

@@ -20,8 +20,10 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commerce import carts
 from commerce.errors import Conflict, DomainError, NotFound
 from models import (
+    Cart,
     InventoryLevel,
     Product,
     ProductStatus,
@@ -416,3 +418,31 @@ def _clean_name(name: str) -> str:
             "The name is not valid; see `errors`.", errors=[{"loc": ["body", "name"], **problem}]
         )
     return name
+
+
+class NotOnWishlist(NotFound):
+    code, title = "not_on_wishlist", "The variant is not on this wishlist"
+
+
+async def move_to_cart(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    wishlist_id: uuid.UUID,
+    variant_id: uuid.UUID,
+    quantity: int = 1,
+) -> Cart:
+    """Put a wishlist item into the user's cart and take it off the list.
+
+    The cart's own checks apply (for sale, same currency, enough stock: see
+    ``commerce.carts.add_item``); when one refuses, nothing changes, the item stays listed.
+    """
+    wishlist = await _owned(session, user_id=user_id, wishlist_id=wishlist_id, lock=True)
+    listed = await session.get(WishlistItem, (wishlist.id, variant_id))
+    if listed is None:
+        raise NotOnWishlist()
+    cart = await carts.user_cart(session, user_id=user_id)
+    cart = await carts.add_item(session, cart=cart, variant_id=variant_id, quantity=quantity)
+    await session.delete(listed)
+    await session.flush()
+    return cart

@@ -484,3 +484,49 @@ async def test_bad_ids_are_problems(client: httpx.AsyncClient, db_session: Async
     for path in ("/me/wishlists/not-a-uuid", f"{items}/not-a-uuid"):
         _problem(await client.delete(path, headers=account.headers), 422, "validation_error")
     _problem(await client.get(f"/wishlists/shared/{'x' * 65}"), 422, "validation_error")
+
+
+async def test_move_to_cart_checks_stock_and_takes_the_item_off_the_list(
+    client: httpx.AsyncClient, db_session: AsyncSession
+) -> None:
+    from tests.catalog_factories import VariantSpec, make_product, make_vendor
+
+    account = await sign_up(client, db_session)
+    vendor = await make_vendor(db_session)
+    product = await make_product(
+        db_session,
+        vendor=vendor,
+        variants=[VariantSpec(f"MV-{uuid.uuid4().hex[:6]}", 990, stock=2)],
+    )
+    await db_session.refresh(product, ["variants"])
+    variant_id = str(product.variants[0].id)
+    wishlist = (
+        await client.post("/me/wishlists", headers=account.headers, json={"name": "Later"})
+    ).json()
+    added = await client.post(
+        f"/me/wishlists/{wishlist['id']}/items",
+        headers=account.headers,
+        json={"variant_id": variant_id},
+    )
+    assert added.status_code == 201, added.text
+    url = f"/me/wishlists/{wishlist['id']}/items/{variant_id}/move-to-cart"
+
+    too_many = await client.post(url, headers=account.headers, json={"quantity": 3})
+    assert too_many.status_code == 409
+    assert too_many.json()["code"] == "insufficient_stock"
+    still = (await client.get(f"/me/wishlists/{wishlist['id']}", headers=account.headers)).json()
+    assert [item["variant_id"] for item in still["items"]] == [variant_id]
+
+    moved = await client.post(url, headers=account.headers, json={"quantity": 2})
+    assert moved.status_code == 200, moved.text
+    [line] = [line for group in moved.json()["vendors"] for line in group["lines"]]
+    assert (line["variant_id"], line["quantity"]) == (variant_id, 2)
+    after = (await client.get(f"/me/wishlists/{wishlist['id']}", headers=account.headers)).json()
+    assert after["items"] == []
+    gone = await client.post(url, headers=account.headers, json={})
+    assert gone.status_code == 404
+    assert gone.json()["code"] == "not_on_wishlist"
+
+    stranger = await sign_up(client, db_session)
+    theirs = await client.post(url, headers=stranger.headers, json={})
+    assert theirs.status_code == 404
