@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.errors import Conflict, DomainError, NotFound
+from commerce.money import tender_currency
 from models import ShippingMethod, ShippingRate, ShippingZone
 
 METHOD_CODE = re.compile(r"^[a-z0-9_-]{1,40}$")
@@ -42,10 +43,6 @@ MAX_DAYS = 365
 # Below the 32-bit columns (weights) and far below the 64-bit amounts: a typo, not a price.
 MAX_WEIGHT_GRAMS = 1_000_000_000
 MAX_AMOUNT = 10**15
-# ISO 4217 codes that are not money a shopper pays with (as in commerce.catalog.products).
-NOT_TENDER = frozenset(
-    {"XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XDR", "XPD", "XPT", "XSU", "XTS", "XUA", "XXX"}
-)
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -142,14 +139,8 @@ def normalize_countries(countries: object) -> list[str]:
 
 
 def normalize_currency(currency: object) -> str:
-    code = currency.strip().upper() if isinstance(currency, str) else ""
-    if (
-        len(code) != 3
-        or not code.isascii()
-        or not code.isalpha()
-        or code in NOT_TENDER
-        or pycountry.currencies.get(alpha_3=code) is None
-    ):
+    code = tender_currency(currency)
+    if code is None:
         raise _invalid(
             InvalidShippingRate, "currency", f"{currency!r} is not an ISO 4217 currency code."
         )

@@ -128,7 +128,7 @@ class ProductMismatch(Conflict):
 def minor_units(currency: str) -> int:
     """How many decimals ``currency`` has (ISO 4217): 2 unless the one exponent table,
     ``commerce.pricing.MINOR_UNITS``, says otherwise. Codes with no minor unit at all (gold,
-    SDR, the testing code) never get here: ``products.NOT_TENDER`` refuses them."""
+    SDR, the testing code) never get here: ``commerce.money.NOT_TENDER`` refuses them."""
     return MINOR_UNITS.get(currency, 2)
 
 

@@ -28,7 +28,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import pycountry
 from sqlalchemy import Uuid, delete, insert, literal, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
@@ -37,6 +36,7 @@ from sqlalchemy.orm import selectinload
 
 from commerce.catalog.gtin import is_valid_gtin
 from commerce.errors import Conflict, DomainError, NotFound
+from commerce.money import tender_currency
 from commerce.search.outbox import enqueue_reindex
 from models import (
     Category,
@@ -75,11 +75,6 @@ _SLUG_BASE_LENGTH = 140
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 SKU = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/#+-]*$")
 TAX_CLASS = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
-# ISO 4217 codes that are not money a shopper pays with: precious metals, IMF/bond units,
-# the testing code and "no currency". pycountry lists them with the rest.
-NOT_TENDER = frozenset(
-    {"XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XDR", "XPD", "XPT", "XSU", "XTS", "XUA", "XXX"}
-)
 # Reserved by the import/export format ("size=M|colour=black", "tag-a|tag-b").
 _FORMAT_CHARACTERS = ("|", "=")
 
@@ -362,14 +357,8 @@ def normalize_options(options: object) -> dict[str, str]:
 
 def normalize_currency(currency: object) -> str:
     """An upper-case ISO 4217 code of a currency shoppers pay with."""
-    code = currency.strip().upper() if isinstance(currency, str) else ""
-    if (
-        len(code) != 3
-        or not code.isascii()
-        or not code.isalpha()
-        or code in NOT_TENDER
-        or pycountry.currencies.get(alpha_3=code) is None
-    ):
+    code = tender_currency(currency)
+    if code is None:
         raise _field_error(
             InvalidCurrency, "currency", f"{currency!r} is not an ISO 4217 currency code."
         )
