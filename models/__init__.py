@@ -53,6 +53,17 @@ from models.inventory import (
     MovementReason,
     ReservationStatus,
 )
+from models.orders import (
+    Order,
+    OrderDiscount,
+    OrderEvent,
+    OrderLine,
+    OrderStatus,
+    OrderVendorPart,
+    Payment,
+    PaymentEvent,
+    PaymentStatus,
+)
 from models.search import SearchDocument, SearchOutbox, SearchTerm
 
 __all__ = [
@@ -74,6 +85,15 @@ __all__ = [
     "MailOutbox",
     "MovementReason",
     "OAuthLoginAttempt",
+    "Order",
+    "OrderDiscount",
+    "OrderEvent",
+    "OrderLine",
+    "OrderStatus",
+    "OrderVendorPart",
+    "Payment",
+    "PaymentEvent",
+    "PaymentStatus",
     "PlatformRole",
     "Product",
     "ProductImage",

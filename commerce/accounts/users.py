@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +30,7 @@ from models import (
     EmailToken,
     EmailTokenPurpose,
     Identity,
+    Order,
     RecoveryCode,
     SavedPaymentMethod,
     User,
@@ -427,6 +428,16 @@ async def delete_account(
     await sessions.revoke_all_sessions(session, user=user, reason="account_deleted")
     for model in (Address, SavedPaymentMethod, Identity, RecoveryCode, EmailToken, Wishlist):
         await session.execute(delete(model).where(model.user_id == user.id))  # type: ignore[attr-defined]
+    # Orders stay (for the books and the vendors) but lose what identifies the person: the
+    # contact address and every part of the delivery address except the country.
+    await session.execute(
+        update(Order)
+        .where(Order.customer_id == user.id)
+        .values(
+            contact_email=None,
+            shipping_address=func.jsonb_build_object("country", Order.shipping_address["country"]),
+        )
+    )
     placeholder = f"deleted-{user.id.hex}"
     user.username = user.username_key = placeholder[:40]
     user.email = user.email_key = f"{placeholder}@deleted.invalid"

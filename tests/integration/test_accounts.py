@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.accounts.tokens import AUDIENCE, ISSUER, TokenSigner
-from models import EmailToken, MailOutbox, PlatformRole, User, Wishlist
+from models import EmailToken, MailOutbox, Order, PlatformRole, User, Wishlist
 from tests.conftest import make_settings
 from tests.factories import STRONG_PASSWORD, bearer, log_in, mailed_token, sign_up, unique
 
@@ -543,6 +543,24 @@ async def test_deleting_an_account_erases_personal_data(
     await client.patch("/me", headers=account.headers, json={"name": "Ada", "phone": "+1 555 0100"})
     created = await client.post("/me/wishlists", headers=account.headers, json={"name": "Gifts"})
     assert created.status_code == 201
+    order = Order(
+        customer_id=uuid.UUID(account.id),
+        idempotency_key="k1",
+        request_hash="0" * 64,
+        currency="EUR",
+        prices_include_tax=False,
+        items_subtotal=1000,
+        discount_total=0,
+        shipping_total=0,
+        tax_total=0,
+        grand_total=1000,
+        contact_email=account.email,
+        shipping_address={"name": "Ada", "line1": "1 Main St", "city": "Berlin", "country": "DE"},
+        payment_provider="test",
+        workflow_id=f"order:{uuid.uuid4()}",
+    )
+    db_session.add(order)
+    await db_session.flush()
     wrong = await client.request("DELETE", "/me", headers=account.headers, json={"password": "x"})
     _problem(wrong, 403, "wrong_password")
     deleted = await client.request(
@@ -559,6 +577,9 @@ async def test_deleting_an_account_erases_personal_data(
         select(func.count()).select_from(Wishlist).where(Wishlist.user_id == user.id)
     )
     assert wishlists == 0
+    await db_session.refresh(order)
+    assert (order.contact_email, order.shipping_address) == (None, {"country": "DE"})
+    assert order.grand_total == 1000, "the order itself is kept"
     _problem(await client.get("/me", headers=account.headers), 401, "invalid_token")
     _problem(
         await client.post(
