@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import (
     AuthSession,
+    Cart,
     EmailToken,
     LoginThrottle,
     OAuthLoginAttempt,
@@ -43,6 +44,10 @@ async def prune(session: AsyncSession, *, now: datetime | None = None) -> dict[s
             OAuthLoginAttempt.expires_at < now - ATTEMPTS_KEPT
         ),
         "email_tokens": delete(EmailToken).where(EmailToken.expires_at < now - EMAIL_TOKENS_KEPT),
+        # Guest carts past their expiry (a user's cart never expires).
+        "carts": delete(Cart).where(
+            Cart.guest_token_hash.is_not(None), Cart.expires_at < now - COUNTERS_KEPT
+        ),
         "search_outbox": delete(SearchOutbox).where(
             SearchOutbox.processed_at < now - COUNTERS_KEPT
         ),

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from commerce.housekeeping import prune
 from models import (
     AuthSession,
+    Cart,
     LoginThrottle,
     OAuthLoginAttempt,
     RateLimitCounter,
@@ -61,6 +62,9 @@ async def test_prune_deletes_only_what_has_expired(db_session: AsyncSession) -> 
             ),
             old_session,
             live_session,
+            Cart(guest_token_hash=uuid.uuid4().hex, expires_at=now - timedelta(days=3)),
+            Cart(guest_token_hash=uuid.uuid4().hex, expires_at=now + timedelta(days=3)),
+            Cart(user_id=user.id),
         ]
     )
     await db_session.flush()
@@ -69,10 +73,19 @@ async def test_prune_deletes_only_what_has_expired(db_session: AsyncSession) -> 
     )
     await db_session.flush()
 
+    carts_before = await _count(db_session, Cart)
     counts = await prune(db_session, now=now)
 
     assert counts["rate_limit_counters"] >= 1
     assert counts["auth_sessions"] >= 1
+    assert counts["carts"] >= 1
+    assert await _count(db_session, Cart) == carts_before - counts["carts"]
+    assert (
+        await db_session.scalar(
+            select(func.count()).select_from(Cart).where(Cart.user_id == user.id)
+        )
+        == 1
+    )
     assert await _count(db_session, RateLimitCounter) == before[RateLimitCounter] + 1
     assert await _count(db_session, LoginThrottle) == before[LoginThrottle] + 1  # still locked
     assert await _count(db_session, OAuthLoginAttempt) == before[OAuthLoginAttempt]
