@@ -18,6 +18,7 @@ from api.schemas.inventory import (
     StockExportRow,
     StockImportRow,
     StockLevelRead,
+    StockThreshold,
     WarehouseCreate,
     WarehouseRead,
 )
@@ -51,12 +52,27 @@ async def list_inventory(
     return [StockLevelRead.from_domain(level) for level in levels]
 
 
+@router.put("/vendors/{vendor_id}/inventory/threshold")
+async def set_threshold(
+    body: StockThreshold, manager: VendorManager, session: SessionDep
+) -> StockLevelRead:
+    """Set when a variant shows as "low stock" (in one warehouse; default: the default one)."""
+    level = await inventory.set_low_stock_threshold(
+        session,
+        variant_id=body.variant_id,
+        warehouse_id=body.warehouse_id,
+        vendor_id=manager.vendor_id,
+        threshold=body.threshold,
+    )
+    return StockLevelRead.from_domain(level)
+
+
 @router.post("/vendors/{vendor_id}/inventory/adjustments")
 async def adjust_stock(
     body: StockAdjustment, manager: VendorManager, session: SessionDep
 ) -> StockLevelRead:
     """Add or remove units (``delta``), or record a count (``on_hand``). Stock that is
-    reserved for orders cannot be removed (422 ``insufficient_stock``)."""
+    reserved for orders cannot be removed (409 ``insufficient_stock``)."""
     common: dict[str, Any] = {
         "variant_id": body.variant_id,
         "warehouse_id": body.warehouse_id,

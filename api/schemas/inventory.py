@@ -182,3 +182,10 @@ class StockExportRow(BaseModel):
     on_hand: int
     reserved: int
     available: int
+
+
+class StockThreshold(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    variant_id: uuid.UUID
+    warehouse_id: uuid.UUID | None = None
+    threshold: int = Field(ge=0, le=1_000_000_000)

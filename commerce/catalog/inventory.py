@@ -460,7 +460,7 @@ async def adjust(
 
     With ``vendor_id``, a variant of another vendor is ``VariantNotFound`` (404). A zero delta
     or a reservation-only reason is ``InvalidAdjustment`` (422); taking on_hand below what is
-    reserved, or below zero, is ``InsufficientStock`` (422). Not idempotent: retrying callers
+    reserved, or below zero, is ``InsufficientStock`` (409). Not idempotent: retrying callers
     should use :func:`set_on_hand` or :func:`restock_returned` with a key.
     """
     if not _is_int(delta) or delta == 0:
@@ -508,7 +508,7 @@ async def set_on_hand(
     (none when nothing changed, so repeating a count is harmless).
 
     A negative count is ``InvalidAdjustment`` (422), one below what is reserved is
-    ``InsufficientStock`` (422): release or sell the reserved units first.
+    ``InsufficientStock`` (409): release or sell the reserved units first.
     """
     if not _is_int(on_hand) or on_hand < 0 or on_hand > MAX_QUANTITY:
         raise InvalidAdjustment(f"The count must be a whole number from 0 to {MAX_QUANTITY}.")
@@ -535,6 +535,28 @@ async def set_on_hand(
         )
         await session.flush()
         await enqueue_reindex(session, [variant.product_id])
+    return _stock_level(level, variant.sku, variant.product_id, warehouse.code)
+
+
+async def set_low_stock_threshold(
+    session: AsyncSession,
+    *,
+    variant_id: uuid.UUID,
+    threshold: int,
+    warehouse_id: uuid.UUID | None = None,
+    vendor_id: uuid.UUID | None = None,
+) -> StockLevel:
+    """At or below how many available units the variant shows as "low stock" here. The
+    storefront compares the variant's total available with the sum over its warehouses."""
+    if not _is_int(threshold) or threshold < 0 or threshold > MAX_QUANTITY:
+        raise InvalidAdjustment(f"The threshold must be a whole number from 0 to {MAX_QUANTITY}.")
+    variant, warehouse = await _target(
+        session, variant_id=variant_id, warehouse_id=warehouse_id, vendor_id=vendor_id
+    )
+    pair = (variant.id, warehouse.id)
+    level = (await _locked_levels(session, [pair], create=True))[pair]
+    level.low_stock_threshold = threshold
+    await session.flush()
     return _stock_level(level, variant.sku, variant.product_id, warehouse.code)
 
 

@@ -982,3 +982,44 @@ async def test_export_round_trips_through_import(
         exported.text
     )
     await _assert_explained(db_session, *shop.variants.values())
+
+
+async def test_managers_set_the_low_stock_threshold(
+    client: httpx.AsyncClient, shop: Shop, db_session: AsyncSession
+) -> None:
+    red = str(shop.variants["MUG-RED"])
+    url = shop.url("/inventory/threshold")
+    _problem(
+        await client.put(url, headers=shop.staff.headers, json={"variant_id": red, "threshold": 5}),
+        403,
+        "forbidden",
+    )
+    _problem(
+        await client.put(
+            url, headers=shop.manager.headers, json={"variant_id": red, "threshold": -1}
+        ),
+        422,
+        "validation_error",
+    )
+    stranger = await sign_up(client, db_session)
+    _problem(
+        await client.put(
+            f"/vendors/{uuid.uuid4()}/inventory/threshold",
+            headers=stranger.headers,
+            json={"variant_id": red, "threshold": 5},
+        ),
+        404,
+        "not_found",
+    )
+    # 10 available: a threshold of 10 makes it "low", 9 does not.
+    low = await client.put(
+        url, headers=shop.manager.headers, json={"variant_id": red, "threshold": 10}
+    )
+    assert low.status_code == 200, low.text
+    assert (low.json()["low_stock_threshold"], low.json()["status"]) == (10, "low_stock")
+    fine = await client.put(
+        url, headers=shop.manager.headers, json={"variant_id": red, "threshold": 9}
+    )
+    assert fine.json()["status"] == "in_stock"
+    availability = await inventory.availability(db_session, variant_ids=[uuid.UUID(red)])
+    assert availability[uuid.UUID(red)].low_stock_threshold == 9
