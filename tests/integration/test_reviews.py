@@ -30,6 +30,7 @@ from models import (
     VendorStatus,
 )
 from tests.catalog_factories import make_product, make_vendor
+from tests.concurrency import wait_for_lock_waiters
 from tests.conftest import _client_for, make_settings
 from tests.factories import Account, sign_up
 
@@ -557,23 +558,6 @@ async def committing(
         await engine.dispose()
 
 
-async def _wait_for_lock_waiters(engine: AsyncEngine, count: int) -> None:
-    deadline = asyncio.get_running_loop().time() + 10
-    while asyncio.get_running_loop().time() < deadline:
-        # A new connection each time: pg_stat_activity is a snapshot per transaction.
-        async with engine.connect() as connection:
-            waiting = await connection.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-            )
-        if waiting >= count:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"expected {count} requests waiting on a lock")
-
-
 async def _race(
     client: httpx.AsyncClient,
     engine: AsyncEngine,
@@ -598,7 +582,7 @@ async def _race(
             )
             for n, (account, product, rating) in enumerate(writes)
         ]
-        await _wait_for_lock_waiters(engine, len(writes))
+        await wait_for_lock_waiters(engine, len(writes))
         await blocker.rollback()
     responses = await asyncio.gather(*requests)
     assert [r.status_code for r in responses] == [201] * len(writes), [r.text for r in responses]
