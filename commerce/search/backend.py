@@ -105,6 +105,31 @@ class ProductDocument:
         parts = self.category_path.split("/")
         return ["/".join(parts[: i + 1]) for i in range(len(parts))]
 
+    def to_json(self) -> dict[str, Any]:
+        """The document as JSON values, the same for every backend."""
+        return {
+            "product_id": str(self.product_id),
+            "vendor_id": str(self.vendor_id),
+            "vendor_slug": self.vendor_slug,
+            "category_id": str(self.category_id) if self.category_id else None,
+            "category_path": self.category_path,
+            "category_ancestors": self.category_ancestors,
+            "brand": self.brand,
+            "tags": list(self.tags),
+            "title": self.title,
+            "slug": self.slug,
+            "description": self.description,
+            "price_min": self.price_min,
+            "price_max": self.price_max,
+            "currency": self.currency,
+            "rating_avg": self.rating_avg,
+            "rating_count": self.rating_count,
+            "in_stock": self.in_stock,
+            "options": {name: list(values) for name, values in self.options.items()},
+            "attributes": dict(self.attributes),
+            "published_at": self.published_at.isoformat() if self.published_at else None,
+        }
+
 
 @dataclass(frozen=True)
 class SearchQuery:

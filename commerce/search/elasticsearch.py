@@ -130,32 +130,14 @@ _SORTS: dict[SearchSort, list[dict[str, Any]]] = {
 
 
 def _source(document: ProductDocument) -> dict[str, Any]:
+    # Options also as "name:value" keywords: one terms filter and one aggregation cover them.
     return {
-        "product_id": str(document.product_id),
-        "vendor_id": str(document.vendor_id),
-        "vendor_slug": document.vendor_slug,
-        "category_id": str(document.category_id) if document.category_id else None,
-        "category_path": document.category_path,
-        "category_ancestors": document.category_ancestors,
-        "brand": document.brand,
-        "tags": list(document.tags),
-        "title": document.title,
-        "slug": document.slug,
-        "description": document.description,
-        "price_min": document.price_min,
-        "price_max": document.price_max,
-        "currency": document.currency,
-        "rating_avg": document.rating_avg,
-        "rating_count": document.rating_count,
-        "in_stock": document.in_stock,
+        **document.to_json(),
         "option_pairs": [
             f"{name}{OPTION_SEPARATOR}{value}"
             for name, values in document.options.items()
             for value in values
         ],
-        "options": {name: list(values) for name, values in document.options.items()},
-        "attributes": dict(document.attributes),
-        "published_at": document.published_at.isoformat() if document.published_at else None,
     }
 
 

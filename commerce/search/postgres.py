@@ -198,31 +198,6 @@ def _widen(tsquery: str, unknown: dict[str, list[str]]) -> str:
     return _LEXEME.sub(replace, tsquery)
 
 
-def _document_row(document: ProductDocument) -> dict[str, Any]:
-    return {
-        "product_id": str(document.product_id),
-        "vendor_id": str(document.vendor_id),
-        "vendor_slug": document.vendor_slug,
-        "category_id": str(document.category_id) if document.category_id else None,
-        "category_path": document.category_path,
-        "category_ancestors": document.category_ancestors,
-        "brand": document.brand,
-        "tags": list(document.tags),
-        "title": document.title,
-        "slug": document.slug,
-        "description": document.description,
-        "price_min": document.price_min,
-        "price_max": document.price_max,
-        "currency": document.currency,
-        "rating_avg": document.rating_avg,
-        "rating_count": document.rating_count,
-        "in_stock": document.in_stock,
-        "options": {name: list(values) for name, values in document.options.items()},
-        "attributes": dict(document.attributes),
-        "published_at": document.published_at.isoformat() if document.published_at else None,
-    }
-
-
 class PostgresSearch:
     """``SearchBackend`` on the application's own PostgreSQL."""
 
@@ -234,7 +209,7 @@ class PostgresSearch:
         unique = {document.product_id: document for document in documents}
         if not unique:
             return
-        rows = json.dumps([_document_row(document) for document in unique.values()])
+        rows = json.dumps([document.to_json() for document in unique.values()])
         async with self._sessionmaker.begin() as session:
             await session.execute(_UPSERT, {"rows": rows})
 
