@@ -63,6 +63,7 @@ from models.orders import (
     Payment,
     PaymentEvent,
     PaymentStatus,
+    TestPaymentRecord,
 )
 from models.search import SearchDocument, SearchOutbox, SearchTerm
 
@@ -94,6 +95,7 @@ __all__ = [
     "Payment",
     "PaymentEvent",
     "PaymentStatus",
+    "TestPaymentRecord",
     "PlatformRole",
     "Product",
     "ProductImage",

@@ -232,3 +232,18 @@ class OrderEvent(Base):
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=text("clock_timestamp()")
     )
+
+
+class TestPaymentRecord(Base):
+    """State of the built-in ``test`` payment provider, so it behaves like a real provider
+    across processes and restarts: the API and the worker see the same payments, and a
+    restarted worker captures what it authorized before it died. Dev and tests only."""
+
+    __tablename__ = "test_payment_records"
+
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=text("clock_timestamp()")
+    )

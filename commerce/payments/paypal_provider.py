@@ -115,9 +115,8 @@ _STATE_REASONS = {
 _TRANSIENT_STATUSES = frozenset({408, 409, 429})
 
 _EVENT_STATUSES: Mapping[str, PaymentEventStatus | None] = {
-    # The buyer approved, nothing is reserved yet: the platform must call
-    # ``authorize_approved``; no normalised status says that, so it is an event type to act on.
-    "CHECKOUT.ORDER.APPROVED": None,
+    # The buyer approved, nothing is reserved yet: the platform must call ``authorize_approved``.
+    "CHECKOUT.ORDER.APPROVED": "approved",
     "PAYMENT.AUTHORIZATION.CREATED": "authorized",
     "PAYMENT.AUTHORIZATION.VOIDED": "canceled",
     "PAYMENT.CAPTURE.COMPLETED": "captured",

@@ -31,7 +31,10 @@ AuthorizationStatus = Literal["authorized", "requires_action", "declined"]
 RefundStatus = Literal["succeeded", "pending", "failed"]
 #: A webhook's meaning, normalised across providers. ``None`` on a ``WebhookEvent`` means the
 #: event type is not one the platform acts on (store it, acknowledge it, do nothing else).
-PaymentEventStatus = Literal["authorized", "captured", "failed", "canceled", "refunded", "disputed"]
+#: ``approved``: the buyer approved a redirect payment (PayPal); it must now be authorized.
+PaymentEventStatus = Literal[
+    "approved", "authorized", "captured", "failed", "canceled", "refunded", "disputed"
+]
 
 
 class PaymentError(Exception):

@@ -295,7 +295,7 @@ async def test_webhook_verified_and_mapped(
     assert (event.type, event.payment_id, event.status, event.amount) == (
         "CHECKOUT.ORDER.APPROVED",
         order_id,
-        None,
+        "approved",
         2_000,
     )
 
