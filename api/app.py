@@ -25,6 +25,7 @@ from api.routes import (
     health,
     inventory,
     me,
+    orders,
     payment_methods,
     problems,
     promotions,
@@ -36,11 +37,13 @@ from api.routes import (
     tax,
     vendor_products,
     vendors,
+    webhooks,
     wishlists,
 )
 from commerce.accounts.context import AccountsContext
 from commerce.accounts.oidc import OidcClient
 from commerce.accounts.social import SocialLogin, configured_providers
+from commerce.payments.registry import build_providers
 from commerce.search.indexer import backend_for
 from core import database, temporal
 from core.logs import configure_logging
@@ -68,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.social = SocialLogin(configured_providers(settings), OidcClient(app.state.http))
         # Elasticsearch when ELASTICSEARCH_URL is set, else PostgreSQL full-text.
         app.state.search = backend_for(settings, app.state.sessionmaker)
+        app.state.payment_providers = build_providers(settings, app.state.sessionmaker)
         # Lazy: the API starts (and /healthz answers) while Temporal is still coming up;
         # /readyz reports whether it is reachable.
         app.state.temporal = await temporal.connect(settings, lazy=True)
@@ -75,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await app.state.search.close()
+            await app.state.payment_providers.aclose()
             await app.state.http.aclose()
             await engine.dispose()
 
@@ -115,12 +120,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         shipping,
         carts,
         checkout,
+        orders,
+        webhooks,
         promotions,
         admin,
         tax,
         categories_admin,
     ):
         app.include_router(module.router)
+    app.include_router(orders.admin_router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

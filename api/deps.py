@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
 from commerce.errors import DomainError
+from commerce.payments.registry import PaymentProviders
 from core.settings import Settings
 
 
@@ -32,6 +33,10 @@ def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+def _payment_providers(request: Request) -> PaymentProviders:
+    return request.app.state.payment_providers
+
+
 def _temporal(request: Request) -> Client:
     return request.app.state.temporal
 
@@ -39,3 +44,4 @@ def _temporal(request: Request) -> Client:
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 TemporalDep = Annotated[Client, Depends(_temporal)]
+PaymentProvidersDep = Annotated[PaymentProviders, Depends(_payment_providers)]

@@ -147,7 +147,54 @@ class Settings(BaseSettings):
         "page); default: {storefront_url}/account/oauth/callback",
     )
 
+    # --- Checkout (the order saga) ---------------------------------------------------------
+    checkout_payment_window_s: float = Field(
+        default=1800.0,
+        gt=0,
+        description="How long an order waits for a successful payment (3-D Secure, PayPal "
+        "approval, retries after a decline) before it is cancelled and its stock released.",
+    )
+    checkout_max_payment_attempts: int = Field(
+        default=3, ge=1, le=10, description="Payment attempts per order (the first included)."
+    )
+    checkout_response_wait_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="How long `POST /checkout` waits for the payment's first outcome before "
+        "answering 202 with the order still pending.",
+    )
+    activity_timeout_s: float = Field(
+        default=30.0, gt=0, description="Start-to-close timeout of one activity attempt."
+    )
+    activity_retry_initial_s: float = Field(
+        default=1.0, gt=0, description="First retry delay of a failed activity (then doubling)."
+    )
+    activity_retry_max_s: float = Field(
+        default=60.0, gt=0, description="Longest delay between two retries of an activity."
+    )
+    payment_retry_max_attempts: int = Field(
+        default=8,
+        ge=1,
+        description="Attempts of one payment call on transient provider errors (declines are "
+        "never retried).",
+    )
+    order_reconcile_after_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="A pending order whose workflow did not start (the API failed between the "
+        "two) is started by the worker after this long.",
+    )
+
     # --- Payment providers ----------------------------------------------------------------
+    test_payments_enabled: bool | None = Field(
+        default=None,
+        description="Offer the built-in `test` payment provider; default: on, except in "
+        "production.",
+    )
+    test_payments_webhook_secret: SecretStr = Field(
+        default=SecretStr("whsec_emporium_test"),
+        description="Signing secret of the test provider's webhooks.",
+    )
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_base: str | None = None
@@ -223,6 +270,12 @@ class Settings(BaseSettings):
     @property
     def allowed_oauth_redirect_uris(self) -> list[str]:
         return self.oauth_redirect_uris or [f"{self.storefront_url}/account/oauth/callback"]
+
+    @property
+    def test_payments_active(self) -> bool:
+        if self.test_payments_enabled is None:
+            return self.environment != "production"
+        return self.test_payments_enabled
 
     @property
     def worker_shutdown_grace(self) -> timedelta:

@@ -188,6 +188,9 @@ class Payment(UUIDPrimaryKey, Timestamps, Base):
     attempt: Mapped[int] = mapped_column(SmallInteger)
     provider: Mapped[str] = mapped_column(String(20))
     provider_payment_id: Mapped[str | None] = mapped_column(String(255))
+    # What the provider's webhooks name the payment by, when that is not provider_payment_id:
+    # a PayPal order id (its authorization id is what is captured). Webhooks match either.
+    provider_reference: Mapped[str | None] = mapped_column(String(255), index=True)
     status: Mapped[PaymentStatus] = mapped_column(
         pg_enum(PaymentStatus, "payment_status"), default=PaymentStatus.PENDING
     )
@@ -208,6 +211,9 @@ class PaymentEvent(Base):
     provider: Mapped[str] = mapped_column(String(20))
     provider_event_id: Mapped[str] = mapped_column(String(255))
     type: Mapped[str] = mapped_column(String(100))
+    # The normalised meaning (commerce.payments.PaymentEventStatus), None if not acted on.
+    status: Mapped[str | None] = mapped_column(String(20))
+    amount: Mapped[int | None] = mapped_column(BigInteger)
     provider_payment_id: Mapped[str | None] = mapped_column(String(255), index=True)
     order_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("orders.id", ondelete="SET NULL"), index=True

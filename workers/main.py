@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 
-from commerce import housekeeping
+from commerce import housekeeping, order_saga
 from commerce.mail import MailDispatcher, transport_for
 from commerce.search.indexer import SearchIndexer, backend_for
 from core import database, temporal
@@ -17,8 +17,9 @@ log = logging.getLogger("emporium.worker")
 
 
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
-    """Poll the task queue, deliver queued mail and keep the search index current until
-    SIGTERM/SIGINT (or ``stop``), then shut down gracefully.
+    """Poll the task queue, deliver queued mail, keep the search index current and start the
+    saga of any order whose start the API lost, until SIGTERM/SIGINT (or ``stop``); then shut
+    down gracefully.
 
     On shutdown the worker stops polling at once and gives running activities up to
     ``worker_shutdown_grace_s`` to finish before cancelling them.
@@ -29,7 +30,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         loop.add_signal_handler(sig, stop.set)
 
     engine = database.create_engine(settings)
-    deps = Dependencies(sessionmaker=database.create_sessionmaker(engine))
+    deps = Dependencies.build(settings, database.create_sessionmaker(engine))
     search_backend = backend_for(settings, deps.sessionmaker)
     try:
         client = await temporal.connect(settings)
@@ -43,6 +44,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
             tasks.create_task(mail.run(stop))
             tasks.create_task(indexer.run(stop, interval_s=1.0))
             tasks.create_task(housekeeping.run(deps.sessionmaker, stop))
+            tasks.create_task(order_saga.run_reconciler(deps.sessionmaker, client, settings, stop))
             log.info(
                 "worker started",
                 extra={
@@ -58,5 +60,6 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
             )
         log.info("worker stopped")
     finally:
+        await deps.aclose()
         await search_backend.close()
         await engine.dispose()

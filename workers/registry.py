@@ -10,10 +10,13 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.demo import DemoActivities
+from activities.orders import OrderActivities
+from commerce.payments.registry import PaymentProviders, build_providers
 from core.settings import Settings
 from workflows.demo import SeedDemoCatalogWorkflow
+from workflows.orders import OrderWorkflow, ShipmentWorkflow
 
-WORKFLOWS: Sequence[type] = (SeedDemoCatalogWorkflow,)
+WORKFLOWS: Sequence[type] = (SeedDemoCatalogWorkflow, OrderWorkflow, ShipmentWorkflow)
 
 
 @dataclass(frozen=True)
@@ -21,11 +24,42 @@ class Dependencies:
     """What activities need from the outside world, built once per worker process."""
 
     sessionmaker: async_sessionmaker[AsyncSession]
+    providers: PaymentProviders
+    storefront_url: str
+
+    @classmethod
+    def build(
+        cls, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+    ) -> Dependencies:
+        return cls(
+            sessionmaker=sessionmaker,
+            providers=build_providers(settings, sessionmaker),
+            storefront_url=settings.storefront_url,
+        )
+
+    async def aclose(self) -> None:
+        await self.providers.aclose()
 
 
 def activities(deps: Dependencies) -> list[Callable[..., object]]:
     demo = DemoActivities(deps.sessionmaker)
-    return [demo.seed_demo_catalog]
+    orders = OrderActivities(deps.sessionmaker, deps.providers, storefront_url=deps.storefront_url)
+    return [
+        demo.seed_demo_catalog,
+        orders.reserve_inventory,
+        orders.commit_inventory,
+        orders.restore_inventory,
+        orders.release_promotions,
+        orders.set_order_status,
+        orders.confirm_order,
+        orders.close_order,
+        orders.authorize_payment,
+        orders.authorize_approved,
+        orders.record_payment_outcome,
+        orders.capture_payment,
+        orders.compensate_payment,
+        orders.notify_vendor,
+    ]
 
 
 def build_worker(

@@ -1,15 +1,20 @@
-"""Checkout: the order summary (placing the order comes with the order saga)."""
+"""Checkout: the order summary, and placing the order (which starts its saga)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header, Response
 
-from api.deps import SessionDep, SettingsDep
+from api.access import VerifiedUser
+from api.deps import PaymentProvidersDep, SessionDep, SettingsDep, TemporalDep
 from api.routes.carts import CurrentCart
 from api.schemas.checkout import CheckoutSummaryRead
+from api.schemas.orders import CheckoutCreate, CheckoutRead
+from commerce import carts, order_saga, orders
 from commerce.checkout_summary import summarize
+from workflows.order_types import OrderStatusView
 
 router = APIRouter(prefix="/checkout", tags=["checkout"])
 
@@ -31,3 +36,94 @@ async def checkout_summary(
         today=now.date(),
     )
     return CheckoutSummaryRead.from_domain(summary)
+
+
+@router.post(
+    "",
+    status_code=201,
+    responses={
+        200: {"description": "A replay: the order this Idempotency-Key placed"},
+        202: {"description": "Placed; the payment's outcome is not known yet"},
+    },
+)
+async def place_order(
+    body: CheckoutCreate,
+    principal: VerifiedUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    temporal: TemporalDep,
+    providers: PaymentProvidersDep,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=orders.MAX_IDEMPOTENCY_KEY,
+            description="Required. The same key returns the same order; reusing it for "
+            "another request is refused (422 idempotency_key_reused).",
+        ),
+    ] = None,
+) -> CheckoutRead:
+    """Place the order for the current cart and pay for it.
+
+    The order is stored with its prices frozen and its promotion uses counted, then its
+    workflow reserves the stock and authorizes the payment. The answer waits (a few seconds
+    at most) for the payment's first outcome: ``confirmed``; ``awaiting_payment`` with a
+    ``next_action`` (3-D Secure client secret, PayPal approval URL); or a decline the shopper
+    may retry with ``POST /orders/{id}/payment``. 201 when placed, 200 for a replay of the
+    same key, 202 when the outcome is not known yet (poll ``GET /orders/{id}/payment``).
+    """
+    key = orders.check_idempotency_key(idempotency_key)
+    providers.require(body.payment_provider)
+    token = await orders.resolve_payment_token(
+        session,
+        user_id=principal.user_id,
+        provider=body.payment_provider,
+        payment_token=body.payment_token,
+        payment_method_id=body.payment_method_id,
+    )
+    fingerprint = orders.request_fingerprint(
+        {
+            "payment_provider": body.payment_provider,
+            "payment_token": body.payment_token,
+            "payment_method_id": body.payment_method_id,
+        }
+    )
+    now = datetime.now(UTC)
+    placed = await orders.place_order(
+        session,
+        cart=await carts.user_cart(session, user_id=principal.user_id),
+        customer_id=principal.user_id,
+        contact_email=principal.user.email,
+        idempotency_key=key,
+        request_hash=fingerprint,
+        payment_provider=body.payment_provider,
+        prices_include_tax=settings.prices_include_tax,
+        now=now,
+        today=now.date(),
+    )
+    order = placed.order
+    vendor_ids = await orders.vendor_ids(session, order_id=order.id)
+    # The order must be stored before its workflow can work on it; if the start below fails,
+    # a retry with the same key starts it, and the worker's reconciler undoes it otherwise.
+    await session.commit()
+    await order_saga.start_order_workflow(
+        temporal, settings, order=order, vendor_ids=vendor_ids, payment_token=token
+    )
+    live = await order_saga.live_status(temporal, order, wait_s=settings.checkout_response_wait_s)
+    await session.refresh(order)
+    if not placed.created:
+        response.status_code = 200
+    elif live is not None and not _settled(live):
+        response.status_code = 202
+    return CheckoutRead.build(order, live)
+
+
+def _settled(live: OrderStatusView) -> bool:
+    if live.status not in ("pending", "awaiting_payment"):
+        return True
+    return live.payment is not None and live.payment.status in (
+        "requires_action",
+        "declined",
+        "failed",
+    )

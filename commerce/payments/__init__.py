@@ -21,7 +21,14 @@ from commerce.payments.provider import (
     TransientPaymentError,
     WebhookEvent,
 )
-from commerce.payments.test_provider import SignedWebhook, TestPaymentProvider
+from commerce.payments.test_provider import (
+    MemoryTestProviderStore,
+    PostgresTestProviderStore,
+    SignedWebhook,
+    TestPaymentProvider,
+    TestPaymentState,
+    TestProviderStore,
+)
 
 __all__ = [
     "Authorization",
@@ -29,14 +36,18 @@ __all__ = [
     "AuthorizeRequest",
     "Capture",
     "InvalidWebhook",
+    "MemoryTestProviderStore",
     "PaymentDeclined",
     "PaymentError",
     "PaymentEventStatus",
     "PaymentProvider",
+    "PostgresTestProviderStore",
     "Refund",
     "RefundStatus",
     "SignedWebhook",
     "TestPaymentProvider",
+    "TestPaymentState",
+    "TestProviderStore",
     "TransientPaymentError",
     "WebhookEvent",
 ]

@@ -1,21 +1,28 @@
 """``TestPaymentProvider``: the built-in, deterministic payment provider for dev and tests.
 
-Not for production. Its state lives in memory, in one process: idempotency, authorizations and
-refunds hold within that process only. In the multi-process dev platform (API + worker) that is
-enough for checkouts paying with ``tok_ok`` / ``tok_decline`` / ``tok_flaky_N``, since only the
-worker calls the provider; a ``tok_3ds`` payment, however, is completed by a webhook, and the
-process that parses the webhook must be the one that later captures (true in-process tests).
+Not for production. It behaves like a real provider across processes: its state (payments,
+the replies remembered per idempotency key, the ``tok_flaky_N`` failure counters) lives in a
+``TestProviderStore``. The dev platform, the worker and the API use ``PostgresTestProviderStore``
+(table ``test_payment_records``), so the worker that authorizes, the API that receives the
+webhook and a restarted worker that captures all see the same payment. Without a store it keeps
+its state in memory (``MemoryTestProviderStore``), which is enough for one-process unit tests.
+Every call is one unit under a lock on its idempotency key and its payment: concurrent calls on
+the same payment, from any process, run one after the other.
 
 The payment token chooses the behaviour:
 
 * ``tok_ok`` - authorizes.
 * ``tok_decline`` - declines with decline code ``card_declined``.
 * ``tok_insufficient_funds`` - declines with decline code ``insufficient_funds``.
-* ``tok_3ds`` - ``requires_action`` with a client secret. The shopper "completes the challenge"
-  when the test sends a signed webhook (``signed_webhook``) with status ``authorized`` (or
-  ``failed``); ``parse_webhook`` applies it, then the payment can be captured.
+* ``tok_3ds`` - ``requires_action`` with a client secret. The test plays the shopper finishing
+  the challenge with ``complete_challenge`` (passed or failed); that moves the payment to
+  ``authorized`` (or ``declined``) and returns the signed webhook the provider then sends, for
+  the test to deliver to the webhook route. ``parse_webhook`` only verifies and parses: it never
+  changes a payment.
 * ``tok_flaky_<N>`` - raises ``TransientPaymentError`` on the first N attempts with a given
-  idempotency key, then authorizes (exercises activity retries).
+  idempotency key, then authorizes (exercises activity retries; the count survives restarts).
+* ``tok_slow_capture_<MS>`` - authorizes; its capture is stored, then answers only after MS
+  milliseconds (a worker killed in that gap has captured without hearing about it).
 
 Webhooks are signed like Stripe's: header ``Emporium-Test-Signature: t=<unix>,v1=<hex>`` where
 ``v1 = HMAC-SHA256(secret, f"{t}.{payload}")``.
@@ -23,26 +30,34 @@ Webhooks are signed like Stripe's: header ``Emporium-Test-Signature: t=<unix>,v1
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import re
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Protocol, TypeVar, cast
+
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from commerce.payments.provider import (
     Authorization,
+    AuthorizationStatus,
     AuthorizeRequest,
     Capture,
     InvalidWebhook,
     PaymentDeclined,
-    PaymentEventStatus,
     Refund,
     TransientPaymentError,
     WebhookEvent,
 )
+from models.orders import TestPaymentRecord
 
 SIGNATURE_HEADER = "Emporium-Test-Signature"
 DEFAULT_WEBHOOK_SECRET = "whsec_emporium_test"  # noqa: S105 - a public dev-only value
@@ -50,12 +65,138 @@ DEFAULT_WEBHOOK_SECRET = "whsec_emporium_test"  # noqa: S105 - a public dev-only
 WEBHOOK_TOLERANCE_S = 300
 
 _FLAKY = re.compile(r"^tok_flaky_(\d+)$")
+_SLOW_CAPTURE = re.compile(r"^tok_slow_capture_(\d{1,6})$")
 _DECLINES = {"tok_decline": "card_declined", "tok_insufficient_funds": "insufficient_funds"}
 _EVENT_STATUSES: frozenset[str] = frozenset(
-    ("authorized", "captured", "failed", "canceled", "refunded", "disputed")
+    ("approved", "authorized", "captured", "failed", "canceled", "refunded", "disputed")
 )
 
 PaymentState = Literal["requires_action", "authorized", "captured", "voided", "declined"]
+
+# Record kinds in the store (``test_payment_records.kind``, at most 20 characters).
+_PAYMENT = "payment"
+_FLAKY_ATTEMPTS = "flaky"
+Operation = Literal["authorize", "capture", "void", "refund"]
+
+
+# --- the store -------------------------------------------------------------------------------
+
+
+class TestProviderTx(Protocol):
+    """Reads and writes of JSON records inside one locked unit of a ``TestProviderStore``."""
+
+    async def get(self, kind: str, key: str) -> dict[str, Any] | None:
+        """The record, or ``None``; sees this unit's own writes."""
+        ...
+
+    async def put(self, kind: str, key: str, data: dict[str, Any]) -> None:
+        """Create or replace the record; kept only if the unit ends without an exception."""
+        ...
+
+
+class TestProviderStore(Protocol):
+    """Where ``TestPaymentProvider`` keeps its state.
+
+    ``locked(*keys)`` opens one all-or-nothing unit: it waits until no other unit, in any
+    process sharing the store, holds any of ``keys``; writes are kept only when the block ends
+    without an exception.
+    """
+
+    def locked(self, *keys: str) -> AbstractAsyncContextManager[TestProviderTx]: ...
+
+
+class _MemoryTx:
+    def __init__(self, records: dict[tuple[str, str], str]) -> None:
+        self._records = records
+        self.writes: dict[tuple[str, str], str] = {}
+
+    async def get(self, kind: str, key: str) -> dict[str, Any] | None:
+        stored = self.writes.get((kind, key), self._records.get((kind, key)))
+        # Stored as JSON text, as in PostgreSQL: what comes back is a copy, never shared state.
+        return None if stored is None else cast(dict[str, Any], json.loads(stored))
+
+    async def put(self, kind: str, key: str, data: dict[str, Any]) -> None:
+        self.writes[(kind, key)] = json.dumps(data)
+
+
+class MemoryTestProviderStore:
+    """State in this process's memory: the default, for unit tests. One lock for everything."""
+
+    def __init__(self) -> None:
+        self._records: dict[tuple[str, str], str] = {}
+        self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def _unit(self) -> AsyncIterator[TestProviderTx]:
+        async with self._lock:
+            tx = _MemoryTx(self._records)
+            yield tx
+            self._records.update(tx.writes)
+
+    def locked(self, *keys: str) -> AbstractAsyncContextManager[TestProviderTx]:
+        return self._unit()
+
+
+def _advisory_key(key: str) -> int:
+    """A signed 64-bit advisory lock id. A collision only makes two unrelated calls wait for
+    each other, never breaks anything."""
+    digest = hashlib.blake2b(f"emporium.test_payments:{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _row_key(key: str) -> str:
+    # The column holds 255 characters; a longer idempotency key is stored under its digest.
+    if len(key) <= 255:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+class _PostgresTx:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, kind: str, key: str) -> dict[str, Any] | None:
+        data: dict[str, Any] | None = await self._session.scalar(
+            select(TestPaymentRecord.data).where(
+                TestPaymentRecord.kind == kind, TestPaymentRecord.key == _row_key(key)
+            )
+        )
+        return data
+
+    async def put(self, kind: str, key: str, data: dict[str, Any]) -> None:
+        statement = insert(TestPaymentRecord).values(kind=kind, key=_row_key(key), data=data)
+        await self._session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[TestPaymentRecord.kind, TestPaymentRecord.key],
+                set_={"data": statement.excluded.data, "updated_at": func.clock_timestamp()},
+            )
+        )
+
+
+class PostgresTestProviderStore:
+    """State in ``test_payment_records``, shared by every process on the database.
+
+    A unit is one transaction holding ``pg_advisory_xact_lock`` on each key, taken in sorted
+    order so two units wanting the same keys cannot deadlock. READ COMMITTED (forced, whatever
+    the engine's default) makes the reads after the lock see what the previous holder committed.
+    """
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._sessionmaker = sessionmaker
+
+    @asynccontextmanager
+    async def _unit(self, keys: tuple[str, ...]) -> AsyncIterator[TestProviderTx]:
+        async with self._sessionmaker() as session, session.begin():
+            await session.connection(execution_options={"isolation_level": "READ COMMITTED"})
+            for lock in sorted({_advisory_key(key) for key in keys}):
+                await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock})
+            yield _PostgresTx(session)
+
+    def locked(self, *keys: str) -> AbstractAsyncContextManager[TestProviderTx]:
+        return self._unit(keys)
+
+
+# --- what is stored --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -64,6 +205,26 @@ class SignedWebhook:
 
     payload: bytes
     headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class TestPaymentState:
+    """A payment as the test provider sees it, for tests to assert on.
+
+    ``captures`` counts the captures that really happened (a replayed capture is not one);
+    ``captured`` and ``refunded`` are amounts in minor units.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    payment_id: str
+    state: PaymentState
+    amount: int
+    currency: str
+    captured: int
+    refunded: int
+    captures: int
+    refunds: tuple[str, ...]
 
 
 @dataclass
@@ -75,7 +236,58 @@ class _Payment:
     client_secret: str
     captured: int = 0
     refunded: int = 0
+    captures: int = 0
     refunds: list[str] = field(default_factory=list)
+    capture_delay_ms: int = 0
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> _Payment:
+        return cls(**data)
+
+    def state_view(self) -> TestPaymentState:
+        return TestPaymentState(
+            payment_id=self.id,
+            state=self.state,
+            amount=self.amount,
+            currency=self.currency,
+            captured=self.captured,
+            refunded=self.refunded,
+            captures=self.captures,
+            refunds=tuple(self.refunds),
+        )
+
+
+_Outcome = Authorization | Capture | Refund | PaymentDeclined | None
+_Result = TypeVar("_Result", Authorization, Capture, Refund)
+
+
+def _dump(outcome: _Outcome) -> dict[str, Any]:
+    """An outcome as JSON, to be rebuilt identically by ``_load`` when the key is replayed."""
+    if isinstance(outcome, PaymentDeclined):
+        return {"type": "declined", "detail": outcome.detail, "reason": outcome.reason}
+    if outcome is None:
+        return {"type": "done"}
+    kind = {Authorization: "authorization", Capture: "capture", Refund: "refund"}[type(outcome)]
+    return {"type": kind, "value": asdict(outcome)}
+
+
+def _load(data: dict[str, Any]) -> _Outcome:
+    kind = data["type"]
+    if kind == "declined":
+        return PaymentDeclined(data["detail"], reason=data["reason"])
+    if kind == "done":
+        return None
+    result_type = {"authorization": Authorization, "capture": Capture, "refund": Refund}[kind]
+    return result_type(**data["value"])
+
+
+def _deliver(outcome: _Outcome, expected: type[_Result]) -> _Result:
+    """The result, or the refusal raised (as Stripe replays a stored error, identically)."""
+    if isinstance(outcome, PaymentDeclined):
+        raise outcome
+    if not isinstance(outcome, expected):
+        raise TypeError(f"stored outcome {outcome!r} is not a {expected.__name__}")
+    return outcome
 
 
 def _digest(*parts: str) -> str:
@@ -83,13 +295,133 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:20]
 
 
+def _fingerprint(*arguments: str | int | None) -> str:
+    # A digest, not the arguments: the payment token is kept out of the table as out of logs.
+    return hashlib.sha256(json.dumps(arguments).encode()).hexdigest()
+
+
 def _sign(secret: str, payload: bytes, timestamp: int) -> str:
     signed = f"{timestamp}.".encode() + payload
     return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
+def _payment_lock(payment_id: str) -> str:
+    return f"payment:{payment_id}"
+
+
+def _call_lock(operation: Operation, idempotency_key: str) -> str:
+    return f"{operation}:{idempotency_key}"
+
+
+async def _replay(
+    tx: TestProviderTx, operation: Operation, key: str, fingerprint: str
+) -> dict[str, Any] | None:
+    """The stored outcome of an earlier call with this key, or ``None`` for a new call."""
+    stored = await tx.get(operation, key)
+    if stored is None:
+        return None
+    if stored["fingerprint"] != fingerprint:
+        raise ValueError(f"idempotency key reused for a different {operation} request")
+    outcome: dict[str, Any] = stored["outcome"]
+    return outcome
+
+
+async def _remember(
+    tx: TestProviderTx, operation: Operation, key: str, fingerprint: str, outcome: _Outcome
+) -> None:
+    await tx.put(operation, key, {"fingerprint": fingerprint, "outcome": _dump(outcome)})
+
+
+async def _load_payment(tx: TestProviderTx, payment_id: str) -> _Payment | None:
+    data = await tx.get(_PAYMENT, payment_id)
+    return None if data is None else _Payment.from_record(data)
+
+
+async def _require_payment(tx: TestProviderTx, payment_id: str) -> _Payment:
+    payment = await _load_payment(tx, payment_id)
+    if payment is None:
+        raise PaymentDeclined(f"no such payment {payment_id}", reason="resource_missing")
+    return payment
+
+
+async def _save_payment(tx: TestProviderTx, payment: _Payment) -> None:
+    await tx.put(_PAYMENT, payment.id, asdict(payment))
+
+
+_STATE_AFTER: dict[AuthorizationStatus, PaymentState] = {
+    "authorized": "authorized",
+    "requires_action": "requires_action",
+    "declined": "declined",
+}
+
+
+def _client_secret(payment_id: str, idempotency_key: str) -> str:
+    return f"{payment_id}_secret_{_digest('secret', idempotency_key)}"
+
+
+def _decide(request: AuthorizeRequest, payment_id: str, currency: str) -> Authorization:
+    """What the token says the authorization is (a ``tok_flaky_N`` past its failures: ok)."""
+    behaviour = request.payment_token
+    if behaviour in _DECLINES:
+        return Authorization(
+            status="declined",
+            provider_payment_id=payment_id,
+            amount=request.amount,
+            currency=currency,
+            decline_code=_DECLINES[behaviour],
+            message="The card was declined.",
+        )
+    if behaviour == "tok_3ds":
+        return Authorization(
+            status="requires_action",
+            provider_payment_id=payment_id,
+            amount=request.amount,
+            currency=currency,
+            client_secret=_client_secret(payment_id, request.idempotency_key),
+        )
+    if (
+        behaviour == "tok_ok"
+        or _FLAKY.match(behaviour) is not None
+        or _SLOW_CAPTURE.match(behaviour) is not None
+    ):
+        return Authorization(
+            status="authorized",
+            provider_payment_id=payment_id,
+            amount=request.amount,
+            currency=currency,
+        )
+    return Authorization(
+        status="declined",
+        provider_payment_id=payment_id,
+        amount=request.amount,
+        currency=currency,
+        decline_code="invalid_payment_method",
+        message="Unknown test payment token.",
+    )
+
+
+async def _fails_this_time(tx: TestProviderTx, request: AuthorizeRequest) -> bool:
+    """Whether this ``tok_flaky_N`` attempt fails; counts the failure per idempotency key.
+
+    A failed attempt remembers no reply: like a dropped connection, nothing happened on the
+    provider, and the next attempt with the key is judged afresh.
+    """
+    flaky = _FLAKY.match(request.payment_token)
+    if flaky is None:
+        return False
+    counted = await tx.get(_FLAKY_ATTEMPTS, request.idempotency_key)
+    failures = 0 if counted is None else int(counted["failures"])
+    if failures >= int(flaky.group(1)):
+        return False
+    await tx.put(_FLAKY_ATTEMPTS, request.idempotency_key, {"failures": failures + 1})
+    return True
+
+
+# --- the provider ----------------------------------------------------------------------------
+
+
 class TestPaymentProvider:
-    """The embedded default ``PaymentProvider``: deterministic, stateful, in memory."""
+    """The embedded default ``PaymentProvider``: deterministic, its state in a store."""
 
     # Not a pytest test class, whatever its name says.
     __test__ = False
@@ -101,184 +433,145 @@ class TestPaymentProvider:
         *,
         webhook_secret: str = DEFAULT_WEBHOOK_SECRET,
         clock: Callable[[], float] = time.time,
+        store: TestProviderStore | None = None,
     ) -> None:
         self._webhook_secret = webhook_secret
         self._clock = clock
-        self._payments: dict[str, _Payment] = {}
-        # (operation, idempotency key) -> (fingerprint of the arguments, first result).
-        self._replies: dict[tuple[str, str], tuple[tuple[Any, ...], Any]] = {}
-        self._flaky_attempts: dict[str, int] = {}
-
-    # --- idempotency --------------------------------------------------------------------
-
-    def _replay(self, operation: str, key: str, fingerprint: tuple[Any, ...]) -> Any | None:
-        """The stored result of an earlier call with this key, or ``None`` for a new call."""
-        stored = self._replies.get((operation, key))
-        if stored is None:
-            return None
-        if stored[0] != fingerprint:
-            raise ValueError(f"idempotency key reused for a different {operation} request")
-        outcome = stored[1]
-        # A refused call is refused again, identically, as Stripe replays stored errors.
-        if isinstance(outcome, PaymentDeclined):
-            raise outcome
-        return outcome
-
-    def _remember(
-        self, operation: str, key: str, fingerprint: tuple[Any, ...], outcome: Any
-    ) -> None:
-        self._replies[(operation, key)] = (fingerprint, outcome)
-
-    def _payment(self, payment_id: str) -> _Payment:
-        payment = self._payments.get(payment_id)
-        if payment is None:
-            raise PaymentDeclined(f"no such payment {payment_id}", reason="resource_missing")
-        return payment
+        self._store: TestProviderStore = store if store is not None else MemoryTestProviderStore()
 
     # --- PaymentProvider ----------------------------------------------------------------
 
     async def authorize(self, request: AuthorizeRequest) -> Authorization:
         """Authorize according to the token (see the module docstring)."""
-        fingerprint = (request.amount, request.currency.lower(), request.payment_token)
-        replayed = self._replay("authorize", request.idempotency_key, fingerprint)
-        if replayed is not None:
-            return replayed  # type: ignore[no-any-return]
-
-        behaviour = request.payment_token
-        flaky = _FLAKY.match(behaviour)
-        if flaky is not None:
-            attempts = self._flaky_attempts.get(request.idempotency_key, 0)
-            if attempts < int(flaky.group(1)):
-                # Not remembered: like a dropped connection, nothing happened on the provider.
-                self._flaky_attempts[request.idempotency_key] = attempts + 1
-                raise TransientPaymentError("test provider: simulated network failure")
-
-        payment_id = f"pay_test_{_digest(request.idempotency_key)}"
+        key = request.idempotency_key
         currency = request.currency.lower()
-        client_secret = f"{payment_id}_secret_{_digest('secret', request.idempotency_key)}"
-        authorization: Authorization
-        if behaviour in _DECLINES:
-            state: PaymentState = "declined"
-            authorization = Authorization(
-                status="declined",
-                provider_payment_id=payment_id,
-                amount=request.amount,
-                currency=currency,
-                decline_code=_DECLINES[behaviour],
-                message="The card was declined.",
-            )
-        elif behaviour == "tok_3ds":
-            state = "requires_action"
-            authorization = Authorization(
-                status="requires_action",
-                provider_payment_id=payment_id,
-                amount=request.amount,
-                currency=currency,
-                client_secret=client_secret,
-            )
-        elif behaviour == "tok_ok" or flaky is not None:
-            state = "authorized"
-            authorization = Authorization(
-                status="authorized",
-                provider_payment_id=payment_id,
-                amount=request.amount,
-                currency=currency,
-            )
-        else:
-            state = "declined"
-            authorization = Authorization(
-                status="declined",
-                provider_payment_id=payment_id,
-                amount=request.amount,
-                currency=currency,
-                decline_code="invalid_payment_method",
-                message="Unknown test payment token.",
-            )
-        self._payments[payment_id] = _Payment(
-            id=payment_id,
-            amount=request.amount,
-            currency=currency,
-            state=state,
-            client_secret=client_secret,
-        )
-        self._remember("authorize", request.idempotency_key, fingerprint, authorization)
-        return authorization
+        fingerprint = _fingerprint(request.amount, currency, request.payment_token)
+        payment_id = f"pay_test_{_digest(key)}"
+        async with self._store.locked(
+            _call_lock("authorize", key), _payment_lock(payment_id)
+        ) as tx:
+            replayed = await _replay(tx, "authorize", key, fingerprint)
+            if replayed is not None:
+                return _deliver(_load(replayed), Authorization)
+
+            if not await _fails_this_time(tx, request):
+                authorization = _decide(request, payment_id, currency)
+                await _save_payment(
+                    tx,
+                    _Payment(
+                        id=payment_id,
+                        amount=request.amount,
+                        currency=currency,
+                        state=_STATE_AFTER[authorization.status],
+                        client_secret=_client_secret(payment_id, key),
+                        capture_delay_ms=int(slow.group(1))
+                        if (slow := _SLOW_CAPTURE.match(request.payment_token))
+                        else 0,
+                    ),
+                )
+                await _remember(tx, "authorize", key, fingerprint, authorization)
+                return authorization
+        # Raised once the unit is over, so that the failure count is kept.
+        raise TransientPaymentError("test provider: simulated network failure")
 
     async def capture(
         self, payment_id: str, *, amount: int | None = None, idempotency_key: str
     ) -> Capture:
         """Capture once (as Stripe): a partial capture releases the rest of the authorization."""
-        fingerprint = (payment_id, amount)
-        replayed = self._replay("capture", idempotency_key, fingerprint)
-        if replayed is not None:
-            return replayed  # type: ignore[no-any-return]
-        payment = self._payment(payment_id)
+        fingerprint = _fingerprint(payment_id, amount)
+        async with self._store.locked(
+            _call_lock("capture", idempotency_key), _payment_lock(payment_id)
+        ) as tx:
+            replayed = await _replay(tx, "capture", idempotency_key, fingerprint)
+            if replayed is not None:
+                outcome = _load(replayed)
+            else:
+                outcome = await self._capture(tx, payment_id, amount)
+                await _remember(tx, "capture", idempotency_key, fingerprint, outcome)
+                delay_ms = (await _require_payment(tx, payment_id)).capture_delay_ms
+        if replayed is None and delay_ms:
+            # Stored (the unit above committed), answered late: the caller may die first.
+            await asyncio.sleep(delay_ms / 1000)
+        return _deliver(outcome, Capture)
+
+    async def _capture(
+        self, tx: TestProviderTx, payment_id: str, amount: int | None
+    ) -> Capture | PaymentDeclined:
+        payment = await _require_payment(tx, payment_id)
         to_capture = payment.amount if amount is None else amount
-        try:
-            if payment.state != "authorized":
-                reason = "already_captured" if payment.state == "captured" else "invalid_state"
-                raise PaymentDeclined(
-                    f"cannot capture a payment that is {payment.state}", reason=reason
-                )
-            if not 0 < to_capture <= payment.amount:
-                raise PaymentDeclined(
-                    "capture amount must be positive and at most the authorized amount",
-                    reason="amount_too_large",
-                )
-        except PaymentDeclined as declined:
-            self._remember("capture", idempotency_key, fingerprint, declined)
-            raise
+        if payment.state != "authorized":
+            reason = "already_captured" if payment.state == "captured" else "invalid_state"
+            return PaymentDeclined(
+                f"cannot capture a payment that is {payment.state}", reason=reason
+            )
+        if not 0 < to_capture <= payment.amount:
+            return PaymentDeclined(
+                "capture amount must be positive and at most the authorized amount",
+                reason="amount_too_large",
+            )
         payment.state = "captured"
         payment.captured = to_capture
-        capture = Capture(
-            provider_payment_id=payment_id, amount=to_capture, currency=payment.currency
-        )
-        self._remember("capture", idempotency_key, fingerprint, capture)
-        return capture
+        payment.captures += 1
+        await _save_payment(tx, payment)
+        return Capture(provider_payment_id=payment_id, amount=to_capture, currency=payment.currency)
 
     async def void(self, payment_id: str, *, idempotency_key: str) -> None:
         """Release an uncaptured authorization; voiding a declined or voided payment is a no-op."""
-        fingerprint = (payment_id,)
-        if self._replay("void", idempotency_key, fingerprint) is not None:
-            return
-        payment = self._payment(payment_id)
-        if payment.state == "captured":
-            declined = PaymentDeclined(
-                "cannot void a captured payment; refund it", reason="already_captured"
-            )
-            self._remember("void", idempotency_key, fingerprint, declined)
-            raise declined
-        if payment.state in ("authorized", "requires_action"):
-            payment.state = "voided"
-        self._remember("void", idempotency_key, fingerprint, True)
+        fingerprint = _fingerprint(payment_id)
+        async with self._store.locked(
+            _call_lock("void", idempotency_key), _payment_lock(payment_id)
+        ) as tx:
+            replayed = await _replay(tx, "void", idempotency_key, fingerprint)
+            if replayed is not None:
+                outcome = _load(replayed)
+            else:
+                payment = await _require_payment(tx, payment_id)
+                if payment.state == "captured":
+                    outcome = PaymentDeclined(
+                        "cannot void a captured payment; refund it", reason="already_captured"
+                    )
+                else:
+                    outcome = None
+                    if payment.state in ("authorized", "requires_action"):
+                        payment.state = "voided"
+                        await _save_payment(tx, payment)
+                await _remember(tx, "void", idempotency_key, fingerprint, outcome)
+        if isinstance(outcome, PaymentDeclined):
+            raise outcome
 
     async def refund(
         self, payment_id: str, *, amount: int | None = None, idempotency_key: str
     ) -> Refund:
         """Refund up to what was captured and not yet refunded, in as many refunds as needed."""
-        fingerprint = (payment_id, amount)
-        replayed = self._replay("refund", idempotency_key, fingerprint)
-        if replayed is not None:
-            return replayed  # type: ignore[no-any-return]
-        payment = self._payment(payment_id)
+        fingerprint = _fingerprint(payment_id, amount)
+        async with self._store.locked(
+            _call_lock("refund", idempotency_key), _payment_lock(payment_id)
+        ) as tx:
+            replayed = await _replay(tx, "refund", idempotency_key, fingerprint)
+            if replayed is not None:
+                outcome = _load(replayed)
+            else:
+                outcome = await self._refund(tx, payment_id, amount, idempotency_key)
+                await _remember(tx, "refund", idempotency_key, fingerprint, outcome)
+        return _deliver(outcome, Refund)
+
+    async def _refund(
+        self, tx: TestProviderTx, payment_id: str, amount: int | None, idempotency_key: str
+    ) -> Refund | PaymentDeclined:
+        payment = await _require_payment(tx, payment_id)
         remaining = payment.captured - payment.refunded
         to_refund = remaining if amount is None else amount
-        try:
-            if payment.state != "captured":
-                raise PaymentDeclined(
-                    f"cannot refund a payment that is {payment.state}", reason="invalid_state"
-                )
-            if remaining == 0:
-                raise PaymentDeclined("payment already fully refunded", reason="already_refunded")
-            if not 0 < to_refund <= remaining:
-                raise PaymentDeclined(
-                    f"refund of {to_refund} exceeds the {remaining} left to refund",
-                    reason="amount_too_large",
-                )
-        except PaymentDeclined as declined:
-            self._remember("refund", idempotency_key, fingerprint, declined)
-            raise
-        payment.refunded += to_refund
+        if payment.state != "captured":
+            return PaymentDeclined(
+                f"cannot refund a payment that is {payment.state}", reason="invalid_state"
+            )
+        if remaining == 0:
+            return PaymentDeclined("payment already fully refunded", reason="already_refunded")
+        if not 0 < to_refund <= remaining:
+            return PaymentDeclined(
+                f"refund of {to_refund} exceeds the {remaining} left to refund",
+                reason="amount_too_large",
+            )
         refund = Refund(
             provider_refund_id=f"re_test_{_digest(idempotency_key)}",
             provider_payment_id=payment_id,
@@ -286,17 +579,55 @@ class TestPaymentProvider:
             currency=payment.currency,
             status="succeeded",
         )
+        payment.refunded += to_refund
         payment.refunds.append(refund.provider_refund_id)
-        self._remember("refund", idempotency_key, fingerprint, refund)
+        await _save_payment(tx, payment)
         return refund
+
+    # --- the shopper, and what tests look at --------------------------------------------
+
+    async def complete_challenge(
+        self, payment_id: str, *, succeeded: bool = True, event_id: str | None = None
+    ) -> SignedWebhook:
+        """Play the shopper finishing 3-D Secure on a ``requires_action`` payment.
+
+        The payment becomes ``authorized`` (``declined`` when the challenge failed); returned is
+        the signed webhook the provider then sends (``payment.authorized`` / ``payment.failed``),
+        for the test to deliver. A payment not awaiting a challenge: ``invalid_state``; an
+        unknown one: ``resource_missing``.
+        """
+        async with self._store.locked(_payment_lock(payment_id)) as tx:
+            payment = await _require_payment(tx, payment_id)
+            if payment.state != "requires_action":
+                raise PaymentDeclined(
+                    f"no challenge to complete on a payment that is {payment.state}",
+                    reason="invalid_state",
+                )
+            payment.state = "authorized" if succeeded else "declined"
+            await _save_payment(tx, payment)
+        status: Literal["authorized", "failed"] = "authorized" if succeeded else "failed"
+        event = WebhookEvent(
+            provider_event_id=event_id or f"evt_test_{uuid.uuid4().hex}",
+            type=f"payment.{status}",
+            payment_id=payment_id,
+            status=status,
+            amount=payment.amount,
+        )
+        return self.signed_webhook(event)
+
+    async def inspect(self, payment_id: str) -> TestPaymentState | None:
+        """The payment as stored now, or ``None`` if this provider never created it."""
+        async with self._store.locked(_payment_lock(payment_id)) as tx:
+            payment = await _load_payment(tx, payment_id)
+        return None if payment is None else payment.state_view()
 
     # --- webhooks -----------------------------------------------------------------------
 
     def signed_webhook(self, event: WebhookEvent, *, timestamp: int | None = None) -> SignedWebhook:
         """Build the body and headers the provider would send for ``event``, correctly signed.
 
-        Tests use it to play the shopper completing 3-D Secure (status ``authorized``/``failed``)
-        or to feed the webhook route; ``timestamp`` lets a test send a stale one.
+        Tests use it to send any event (a duplicate, one out of order) to the webhook route;
+        ``timestamp`` lets a test send a stale one. It changes no payment.
         """
         body = {
             "id": event.provider_event_id,
@@ -317,11 +648,7 @@ class TestPaymentProvider:
         )
 
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> WebhookEvent:
-        """Verify the signature, parse the event and apply it to the payment it is about.
-
-        Applying it is what makes ``tok_3ds`` completable: the webhook *is* the provider's word
-        that the shopper passed (or failed) the challenge.
-        """
+        """Verify the signature and parse the event; no state changes (any process may call it)."""
         self._verify(payload, headers)
         try:
             body = json.loads(payload)
@@ -329,7 +656,7 @@ class TestPaymentProvider:
             if status is not None and status not in _EVENT_STATUSES:
                 raise ValueError(f"unknown status {status!r}")
             amount = body.get("amount")
-            event = WebhookEvent(
+            return WebhookEvent(
                 provider_event_id=str(body["id"]),
                 type=str(body["type"]),
                 payment_id=body.get("payment_id"),
@@ -338,8 +665,6 @@ class TestPaymentProvider:
             )
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise InvalidWebhook(f"malformed test webhook: {error}") from None
-        self._apply(event)
-        return event
 
     def _verify(self, payload: bytes, headers: Mapping[str, str]) -> None:
         lowered = {name.lower(): value for name, value in headers.items()}
@@ -360,13 +685,3 @@ class TestPaymentProvider:
             raise InvalidWebhook("signature does not match")
         if abs(self._clock() - timestamp) > WEBHOOK_TOLERANCE_S:
             raise InvalidWebhook("signature timestamp outside the tolerance")
-
-    def _apply(self, event: WebhookEvent) -> None:
-        payment = self._payments.get(event.payment_id or "")
-        if payment is None or payment.state != "requires_action":
-            return
-        status: PaymentEventStatus | None = event.status
-        if status == "authorized":
-            payment.state = "authorized"
-        elif status in ("failed", "canceled"):
-            payment.state = "declined" if status == "failed" else "voided"

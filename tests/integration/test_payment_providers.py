@@ -6,6 +6,7 @@ localstripe falls short of Stripe (see tests/stripe_server.py) the test says so.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -22,20 +23,28 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 import stripe
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from commerce.errors import DomainError
 from commerce.payments import (
     Authorization,
     AuthorizeRequest,
+    Capture,
     InvalidWebhook,
+    MemoryTestProviderStore,
     PaymentDeclined,
     PaymentProvider,
+    PostgresTestProviderStore,
+    Refund,
     TestPaymentProvider,
+    TestPaymentState,
     TransientPaymentError,
     WebhookEvent,
 )
 from commerce.payments.stripe_provider import StripePaymentProvider, _raise_mapped
 from commerce.payments.test_provider import SIGNATURE_HEADER
+from commerce.payments.test_provider import TestProviderStore as ProviderStore
 from tests.stripe_server import (
     CARD_3DS_REQUIRED,
     CARD_DECLINED_ON_CHARGE,
@@ -119,6 +128,17 @@ async def test_ok_token_authorizes_then_captures(provider: TestPaymentProvider) 
         authorization.provider_payment_id, idempotency_key=key("capture")
     )
     assert (capture.amount, capture.currency) == (2500, "eur")
+    assert await provider.inspect(authorization.provider_payment_id) == TestPaymentState(
+        payment_id=authorization.provider_payment_id,
+        state="captured",
+        amount=2500,
+        currency="eur",
+        captured=2500,
+        refunded=0,
+        captures=1,
+        refunds=(),
+    )
+    assert await provider.inspect("pay_test_nope") is None
 
 
 async def test_partial_capture_and_capture_limits(provider: TestPaymentProvider) -> None:
@@ -168,7 +188,7 @@ def authorized_event(authorization: Authorization, status: str = "authorized") -
     )
 
 
-async def test_3ds_completes_through_a_signed_webhook(provider: TestPaymentProvider) -> None:
+async def test_3ds_completes_through_the_challenge(provider: TestPaymentProvider) -> None:
     authorization = await provider.authorize(request("tok_3ds", amount=4200))
     assert authorization.status == "requires_action"
     assert authorization.client_secret is not None
@@ -176,13 +196,28 @@ async def test_3ds_completes_through_a_signed_webhook(provider: TestPaymentProvi
     assert authorization.provider_payment_id is not None
     payment_id = authorization.provider_payment_id
 
-    with pytest.raises(PaymentDeclined):  # not before the shopper passed the challenge
+    with pytest.raises(PaymentDeclined) as too_early:  # not before the shopper passed it
         await provider.capture(payment_id, idempotency_key=key("capture"))
+    assert too_early.value.reason == "invalid_state"
 
-    event = authorized_event(authorization)
-    signed = provider.signed_webhook(event)
-    assert provider.parse_webhook(signed.payload, signed.headers) == event
+    signed = await provider.complete_challenge(payment_id)
+    event = provider.parse_webhook(signed.payload, signed.headers)
+    assert (event.type, event.status, event.payment_id, event.amount) == (
+        "payment.authorized",
+        "authorized",
+        payment_id,
+        4200,
+    )
+    assert event.provider_event_id.startswith("evt_test_")
     assert (await provider.capture(payment_id, idempotency_key=key("capture"))).amount == 4200
+
+    # The challenge is over: completing it again is refused, as is an unknown payment.
+    with pytest.raises(PaymentDeclined) as again:
+        await provider.complete_challenge(payment_id)
+    assert again.value.reason == "invalid_state"
+    with pytest.raises(PaymentDeclined) as unknown:
+        await provider.complete_challenge("pay_test_nope")
+    assert unknown.value.reason == "resource_missing"
 
 
 async def test_3ds_failed_challenge_leaves_nothing_to_capture(
@@ -190,10 +225,34 @@ async def test_3ds_failed_challenge_leaves_nothing_to_capture(
 ) -> None:
     authorization = await provider.authorize(request("tok_3ds"))
     assert authorization.provider_payment_id is not None
-    signed = provider.signed_webhook(authorized_event(authorization, "failed"))
-    assert provider.parse_webhook(signed.payload, signed.headers).status == "failed"
+    signed = await provider.complete_challenge(
+        authorization.provider_payment_id, succeeded=False, event_id="evt_given"
+    )
+    event = provider.parse_webhook(signed.payload, signed.headers)
+    assert (event.provider_event_id, event.type, event.status) == (
+        "evt_given",
+        "payment.failed",
+        "failed",
+    )
     with pytest.raises(PaymentDeclined):
         await provider.capture(authorization.provider_payment_id, idempotency_key=key("capture"))
+    state = await provider.inspect(authorization.provider_payment_id)
+    assert state is not None
+    assert state.state == "declined"
+
+
+async def test_parse_webhook_changes_nothing(provider: TestPaymentProvider) -> None:
+    authorization = await provider.authorize(request("tok_3ds"))
+    assert authorization.provider_payment_id is not None
+    # A forged-looking but correctly signed "authorized" event is parsed, never applied: only
+    # the challenge moves the payment.
+    signed = provider.signed_webhook(authorized_event(authorization))
+    assert provider.parse_webhook(signed.payload, signed.headers).status == "authorized"
+    state = await provider.inspect(authorization.provider_payment_id)
+    assert state is not None
+    assert state.state == "requires_action"
+    approved = provider.signed_webhook(authorized_event(authorization, "approved"))
+    assert provider.parse_webhook(approved.payload, approved.headers).status == "approved"
 
 
 async def test_flaky_token_fails_n_times_per_key_then_authorizes(
@@ -242,6 +301,12 @@ async def test_capture_and_refund_are_idempotent_per_key(provider: TestPaymentPr
     rest = await provider.refund(payment, idempotency_key=key("refund"))
     assert rest.amount == 700
     assert rest.provider_refund_id != refund.provider_refund_id
+    state = await provider.inspect(payment)
+    assert state is not None
+    assert (state.captures, state.refunded) == (1, 1000)
+    assert state.refunds == (refund.provider_refund_id, rest.provider_refund_id)
+    with pytest.raises(ValueError, match="idempotency key reused"):
+        await provider.capture(payment, amount=10, idempotency_key=capture_key)
 
 
 async def test_refund_limits(provider: TestPaymentProvider) -> None:
@@ -264,11 +329,14 @@ async def test_refund_limits(provider: TestPaymentProvider) -> None:
         await provider.refund(payment, idempotency_key=key("refund"))
     assert nothing_left.value.reason == "already_refunded"
 
-    # A refused call replays its refusal under the same key.
+    # A refused call replays its refusal under the same key, identically.
     refused_key = key("refund")
+    refusals = []
     for _ in range(2):
-        with pytest.raises(PaymentDeclined):
+        with pytest.raises(PaymentDeclined) as refused:
             await provider.refund(payment, amount=1, idempotency_key=refused_key)
+        refusals.append((refused.value.reason, refused.value.detail))
+    assert refusals[0] == refusals[1] == ("already_refunded", "payment already fully refunded")
 
 
 async def test_void_rules(provider: TestPaymentProvider) -> None:
@@ -326,6 +394,243 @@ async def test_invalid_webhooks_are_refused(provider: TestPaymentProvider) -> No
     ).hexdigest()
     with pytest.raises(InvalidWebhook, match="malformed"):
         provider.parse_webhook(body, {SIGNATURE_HEADER: f"t={timestamp},v1={signature}"})
+
+
+# --- the test provider's state shared by processes --------------------------------------------
+
+Stores = Callable[[], ProviderStore]
+Processes = Callable[[], TestPaymentProvider]
+
+
+@pytest.fixture(params=["memory", "postgres"])
+async def stores(request: pytest.FixtureRequest, database_url: str) -> AsyncIterator[Stores]:
+    """Builds the store as another process would: for PostgreSQL a store on an engine of its
+    own, on the same database. The memory store can only be shared as one object, which is
+    what every "process" of a test gets."""
+    engines: list[AsyncEngine] = []
+    memory = MemoryTestProviderStore()
+
+    def start() -> ProviderStore:
+        if request.param == "memory":
+            return memory
+        engine = create_async_engine(database_url)
+        engines.append(engine)
+        return PostgresTestProviderStore(async_sessionmaker(engine, expire_on_commit=False))
+
+    try:
+        yield start
+    finally:
+        for engine in engines:
+            await engine.dispose()
+
+
+@pytest.fixture
+def processes(stores: Stores) -> Processes:
+    """Starts the test provider as a process (worker, API, restarted worker) would."""
+    return lambda: TestPaymentProvider(webhook_secret=WEBHOOK_SECRET, store=stores())
+
+
+async def test_a_3ds_payment_is_shared_by_worker_and_api(processes: Processes) -> None:
+    worker, api = processes(), processes()
+    authorize = request("tok_3ds", amount=3100)
+    authorization = await worker.authorize(authorize)
+    payment_id = authorization.provider_payment_id
+    assert payment_id is not None
+    seen = await api.inspect(payment_id)
+    assert seen is not None
+    assert (seen.state, seen.amount, seen.currency) == ("requires_action", 3100, "eur")
+
+    signed = await api.complete_challenge(payment_id)
+    # Any process verifies the webhook; parsing it needs no state.
+    assert worker.parse_webhook(signed.payload, signed.headers).status == "authorized"
+
+    capture_key = key("capture")
+    capture = await worker.capture(payment_id, idempotency_key=capture_key)
+    # A restarted worker retrying the activity gets the same answer, and nothing moves twice.
+    restarted = processes()
+    assert await restarted.capture(payment_id, idempotency_key=capture_key) == capture
+    assert await restarted.authorize(authorize) == authorization
+    state = await restarted.inspect(payment_id)
+    assert state is not None
+    assert (state.state, state.captured, state.captures) == ("captured", 3100, 1)
+
+
+async def test_concurrent_captures_capture_once(processes: Processes) -> None:
+    first, second = processes(), processes()
+    payment_id = (await first.authorize(request("tok_ok", amount=900))).provider_payment_id
+    assert payment_id is not None
+
+    same_key = key("capture")
+    captures = await asyncio.gather(
+        *(
+            instance.capture(payment_id, idempotency_key=same_key)
+            for instance in (first, second, first, second)
+        )
+    )
+    assert len(set(captures)) == 1
+    assert captures[0].amount == 900
+
+    # Other keys on the same payment: refused, as the one capture is done.
+    others = await asyncio.gather(
+        first.capture(payment_id, idempotency_key=key("capture")),
+        second.capture(payment_id, idempotency_key=key("capture")),
+        return_exceptions=True,
+    )
+    assert all(isinstance(other, PaymentDeclined) for other in others)
+    assert {other.reason for other in others if isinstance(other, PaymentDeclined)} == {
+        "already_captured"
+    }
+    state = await second.inspect(payment_id)
+    assert state is not None
+    assert state.captures == 1
+
+
+async def test_racing_captures_with_different_keys_capture_once(processes: Processes) -> None:
+    first, second = processes(), processes()
+    payment_id = (await first.authorize(request("tok_ok"))).provider_payment_id
+    assert payment_id is not None
+    outcomes = await asyncio.gather(
+        *(
+            instance.capture(payment_id, idempotency_key=key("capture"))
+            for instance in (first, second, first, second)
+        ),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(outcome, Capture) for outcome in outcomes) == 1
+    state = await first.inspect(payment_id)
+    assert state is not None
+    assert state.captures == 1
+
+
+async def test_flaky_failures_survive_a_restart(processes: Processes) -> None:
+    attempt = request("tok_flaky_2")
+    with pytest.raises(TransientPaymentError):
+        await processes().authorize(attempt)
+    # The worker died; the one that replaces it still owes only the second failure.
+    restarted = processes()
+    authorization, failures = await with_retries(lambda: restarted.authorize(attempt), attempts=5)
+    assert (authorization.status, failures) == ("authorized", 1)
+    assert await processes().authorize(attempt) == authorization
+
+
+async def test_refund_limits_hold_across_processes(processes: Processes) -> None:
+    first, second = processes(), processes()
+    payment_id = (await first.authorize(request("tok_ok", amount=1000))).provider_payment_id
+    assert payment_id is not None
+    await first.capture(payment_id, idempotency_key=key("capture"))
+    assert (await first.refund(payment_id, amount=600, idempotency_key=key("r"))).amount == 600
+    with pytest.raises(PaymentDeclined) as too_much:
+        await second.refund(payment_id, amount=500, idempotency_key=key("r"))
+    assert too_much.value.reason == "amount_too_large"
+
+    # Racing refunds of 150 on the 400 left: two go through, the third cannot.
+    outcomes = await asyncio.gather(
+        first.refund(payment_id, amount=150, idempotency_key=key("r")),
+        second.refund(payment_id, amount=150, idempotency_key=key("r")),
+        first.refund(payment_id, amount=150, idempotency_key=key("r")),
+        return_exceptions=True,
+    )
+    refunds = [outcome for outcome in outcomes if isinstance(outcome, Refund)]
+    refused = [outcome for outcome in outcomes if isinstance(outcome, PaymentDeclined)]
+    assert (len(refunds), len(refused)) == (2, 1)
+    assert refused[0].reason == "amount_too_large"
+
+    last_key = key("r")
+    last = await second.refund(payment_id, idempotency_key=last_key)
+    assert last.amount == 100
+    assert await first.refund(payment_id, idempotency_key=last_key) == last
+    with pytest.raises(PaymentDeclined) as nothing_left:
+        await first.refund(payment_id, idempotency_key=key("r"))
+    assert nothing_left.value.reason == "already_refunded"
+    state = await second.inspect(payment_id)
+    assert state is not None
+    assert (state.refunded, len(state.refunds)) == (1000, 4)
+
+
+async def test_replies_are_rebuilt_identically_in_another_process(processes: Processes) -> None:
+    first, second = processes(), processes()
+    for token in ("tok_ok", "tok_3ds", "tok_decline", "tok_unknown"):
+        same = request(token, amount=1234)
+        assert await second.authorize(same) == await first.authorize(same)
+
+    payment_id = (await first.authorize(request("tok_decline"))).provider_payment_id
+    assert payment_id is not None
+    refused_key = key("capture")
+    refusals = []
+    for instance in (first, second):
+        with pytest.raises(PaymentDeclined) as refused:
+            await instance.capture(payment_id, idempotency_key=refused_key)
+        refusals.append((type(refused.value), refused.value.reason, refused.value.detail))
+    assert refusals[0] == refusals[1]
+    with pytest.raises(ValueError, match="idempotency key reused"):
+        await second.capture(payment_id, amount=5, idempotency_key=refused_key)
+
+    void_key = key("void")
+    await first.void(payment_id, idempotency_key=void_key)
+    await second.void(payment_id, idempotency_key=void_key)
+    with pytest.raises(ValueError, match="idempotency key reused"):
+        await second.void("pay_test_other", idempotency_key=void_key)
+
+
+async def test_store_units_keep_writes_only_when_they_succeed(stores: Stores) -> None:
+    store = stores()
+    record = key("record")
+
+    async def failing_unit() -> None:
+        async with store.locked(record) as tx:
+            await tx.put("payment", record, {"n": 1})
+            assert await tx.get("payment", record) == {"n": 1}
+            raise RuntimeError("the unit fails")
+
+    with pytest.raises(RuntimeError):
+        await failing_unit()
+    async with store.locked(record) as tx:
+        assert await tx.get("payment", record) is None
+        await tx.put("payment", record, {"n": 2})
+    async with stores().locked(record) as tx:
+        assert await tx.get("payment", record) == {"n": 2}
+
+
+async def test_store_units_on_the_same_key_wait_for_each_other(stores: Stores) -> None:
+    holder, waiter = stores(), stores()
+    shared = key("lock")
+    entered = asyncio.Event()
+
+    async def second_unit() -> None:
+        async with waiter.locked(shared):
+            entered.set()
+
+    async with holder.locked(shared, key("other")):
+        task = asyncio.create_task(second_unit())
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(entered.wait(), timeout=0.3)
+    await asyncio.wait_for(task, timeout=5)
+    assert entered.is_set()
+
+
+async def test_postgres_store_keeps_tokens_out_and_takes_long_keys(database_url: str) -> None:
+    engine = create_async_engine(database_url)
+    try:
+        provider = TestPaymentProvider(
+            store=PostgresTestProviderStore(async_sessionmaker(engine, expire_on_commit=False))
+        )
+        long_key = "authorize:" + "k" * 400 + str(uuid.uuid4())
+        authorization = await provider.authorize(request("tok_ok", key=long_key))
+        assert await provider.authorize(request("tok_ok", key=long_key)) == authorization
+        async with engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    text(
+                        "SELECT kind, data::text FROM test_payment_records"
+                        " WHERE key = :payment OR data::text LIKE :token"
+                    ),
+                    {"payment": authorization.provider_payment_id, "token": "%tok_ok%"},
+                )
+            ).all()
+        # The payment is stored; the payment token, as in logs, is not.
+        assert [kind for kind, _ in rows] == ["payment"]
+    finally:
+        await engine.dispose()
 
 
 # --- Stripe, against localstripe --------------------------------------------------------------

@@ -47,7 +47,7 @@ async def test_seed_workflow_writes_the_catalog_once(
     task_queue = f"test-{uuid.uuid4().hex}"
     client = temporal_env.client
     try:
-        deps = Dependencies(database.create_sessionmaker(engine))
+        deps = Dependencies.build(settings, database.create_sessionmaker(engine))
         async with build_worker(client, settings, deps, task_queue=task_queue):
             first = await client.execute_workflow(
                 SeedDemoCatalogWorkflow.run,

@@ -1,0 +1,597 @@
+"""The order saga's steps: thin activities over commerce/, each idempotent.
+
+Every activity may run more than once (a timeout after the work was done, a worker killed
+mid-way): database writes are conditional or keyed, provider calls carry idempotency keys
+derived from the order and attempt, and the provider replays the first answer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from commerce import order_payments, orders, promotions
+from commerce.catalog import inventory
+from commerce.mail import queue_mail
+from commerce.order_mail import order_closed, order_confirmation, queue_vendor_new_order
+from commerce.payments import webhooks
+from commerce.payments.provider import (
+    Authorization,
+    AuthorizeRequest,
+    PaymentDeclined,
+    TransientPaymentError,
+)
+from commerce.payments.registry import PaymentProviders
+from models import InventoryReservation, OrderStatus, PaymentStatus, ReservationStatus, Vendor
+from workflows.order_types import PaymentEventSignal
+
+
+def reservation_key(order_id: str | uuid.UUID) -> str:
+    return f"order:{order_id}"
+
+
+@dataclass(frozen=True)
+class OrderRef:
+    order_id: str
+
+
+@dataclass(frozen=True)
+class ReserveInventoryOutput:
+    units: int
+
+
+@dataclass(frozen=True)
+class SetOrderStatusInput:
+    order_id: str
+    status: str
+    event: str
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class AuthorizePaymentInput:
+    order_id: str
+    attempt: int
+    provider: str
+    payment_token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class PaymentRef:
+    order_id: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class AuthorizationOutput:
+    status: str  # authorized | requires_action | declined
+    provider_payment_id: str | None
+    client_secret: str | None = field(default=None, repr=False)
+    approval_url: str | None = None
+    decline_code: str | None = None
+    message: str | None = None
+    # Webhooks about this payment that arrived before we knew its id (stored, not signalled).
+    early_events: list[PaymentEventSignal] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PaymentOutcomeInput:
+    order_id: str
+    attempt: int
+    status: str  # authorized | declined
+    decline_code: str | None = None
+
+
+@dataclass(frozen=True)
+class CaptureOutput:
+    amount: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class CompensatePaymentInput:
+    order_id: str
+    attempt: int
+    payment_token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class CompensatePaymentOutput:
+    action: str  # voided | refunded | nothing
+
+
+@dataclass(frozen=True)
+class ConfirmOrderOutput:
+    estimated_delivery_earliest: str | None  # ISO dates
+    estimated_delivery_latest: str | None
+
+
+@dataclass(frozen=True)
+class CloseOrderInput:
+    order_id: str
+    status: str  # payment_failed | cancelled
+    reason: str
+    paid: bool
+
+
+@dataclass(frozen=True)
+class NotifyVendorInput:
+    order_id: str
+    vendor_id: str
+
+
+@dataclass(frozen=True)
+class NotifyVendorOutput:
+    recipients: int
+
+
+def _latest(days: list[date | None]) -> str | None:
+    known = [day for day in days if day is not None]
+    return max(known).isoformat() if known else None
+
+
+def _non_retryable(kind: str, message: str, *details: object) -> ApplicationError:
+    return ApplicationError(message, *details, type=kind, non_retryable=True)
+
+
+class OrderActivities:
+    """Steps of ``OrderWorkflow`` and ``ShipmentWorkflow``, built once per worker."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        providers: PaymentProviders,
+        *,
+        storefront_url: str,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._providers = providers
+        self._storefront_url = storefront_url
+
+    def _provider(self, name: str) -> object:
+        provider = self._providers.get(name)
+        if provider is None:
+            # Configuration, not chance: retrying cannot make a provider appear.
+            raise _non_retryable("UnknownPaymentProvider", f"payment provider {name!r} is off")
+        return provider
+
+    # --- inventory ------------------------------------------------------------------------
+
+    @activity.defn
+    async def reserve_inventory(self, ref: OrderRef) -> ReserveInventoryOutput:
+        """Hold every line's units under the order's key, all or nothing."""
+        order_id = uuid.UUID(ref.order_id)
+        async with self._sessionmaker.begin() as session:
+            detail = await orders.detail(
+                session, order=await orders.get_order(session, order_id=order_id)
+            )
+            lines = [(line.variant_id, line.quantity) for line in detail.lines if line.variant_id]
+            if len(lines) != len(detail.lines):
+                raise _non_retryable("OutOfStock", "a product of this order no longer exists")
+            try:
+                await inventory.reserve(
+                    session, reservation_key=reservation_key(order_id), lines=lines
+                )
+            except inventory.OutOfStock as error:
+                shortages = [
+                    {
+                        "variant_id": str(s.variant_id),
+                        "requested": s.requested,
+                        "available": s.available,
+                    }
+                    for s in error.extra.get("shortages", [])
+                ]
+                raise _non_retryable("OutOfStock", error.detail, shortages) from None
+        return ReserveInventoryOutput(units=sum(quantity for _, quantity in lines))
+
+    @activity.defn
+    async def commit_inventory(self, ref: OrderRef) -> None:
+        """Reserved units become sold."""
+        async with self._sessionmaker.begin() as session:
+            try:
+                await inventory.commit(session, reservation_key=reservation_key(ref.order_id))
+            except (inventory.ReservationReleased, inventory.ReservationNotFound) as error:
+                raise _non_retryable("ReservationLost", error.detail) from None
+
+    @activity.defn
+    async def restore_inventory(self, ref: OrderRef) -> None:
+        """The compensation of reserve and commit: release held units, put sold ones back
+        where they were taken from. Idempotent; nothing held is nothing to do."""
+        key = reservation_key(ref.order_id)
+        async with self._sessionmaker.begin() as session:
+            held = await inventory.get_reservation(session, reservation_key=key)
+            if held.status == ReservationStatus.RESERVED:
+                await inventory.release(session, reservation_key=key)
+            elif held.status == ReservationStatus.COMMITTED:
+                rows = await session.scalars(
+                    select(InventoryReservation).where(InventoryReservation.reservation_key == key)
+                )
+                for row in rows.all():
+                    await inventory.restock_returned(
+                        session,
+                        variant_id=row.variant_id,
+                        quantity=row.quantity,
+                        warehouse_id=row.warehouse_id,
+                        note="order cancelled before shipping",
+                        return_key=f"{key}:cancelled:{row.warehouse_id}",
+                    )
+
+    # --- promotions -----------------------------------------------------------------------
+
+    @activity.defn
+    async def release_promotions(self, ref: OrderRef) -> int:
+        async with self._sessionmaker.begin() as session:
+            return await promotions.release_usage(session, order_id=uuid.UUID(ref.order_id))
+
+    # --- status ---------------------------------------------------------------------------
+
+    @activity.defn
+    async def set_order_status(self, params: SetOrderStatusInput) -> bool:
+        """Move the order forward along its progression; a retry finds it moved."""
+        to = OrderStatus(params.status)
+        async with self._sessionmaker.begin() as session:
+            return await orders.transition(
+                session,
+                order_id=uuid.UUID(params.order_id),
+                to=to,
+                allowed_from=orders.before(to),
+                event=params.event,
+                detail=params.detail,
+            )
+
+    @activity.defn
+    async def confirm_order(self, ref: OrderRef) -> ConfirmOrderOutput:
+        """Paid and committed: confirmed, promotion uses confirmed, the bought items leave the
+        cart and the confirmation email is queued, all in one transaction (so once)."""
+        order_id = uuid.UUID(ref.order_id)
+        async with self._sessionmaker.begin() as session:
+            moved = await orders.transition(
+                session,
+                order_id=order_id,
+                to=OrderStatus.CONFIRMED,
+                allowed_from=orders.before(OrderStatus.CONFIRMED),
+                event="confirmed",
+                detail="Payment captured; the sellers have been asked to ship.",
+                values={"confirmed_at": func.now()},
+            )
+            order = await orders.get_order(session, order_id=order_id)
+            detail = await orders.detail(session, order=order)
+            if moved:
+                await promotions.confirm_usage(session, order_id=order_id)
+                await orders.remove_ordered_items(session, order=order)
+                if order.contact_email:
+                    await queue_mail(
+                        session,
+                        order_confirmation(
+                            to=order.contact_email,
+                            detail=detail,
+                            storefront_url=self._storefront_url,
+                        ),
+                    )
+        return ConfirmOrderOutput(
+            _latest([p.estimated_delivery_earliest for p in detail.parts]),
+            _latest([p.estimated_delivery_latest for p in detail.parts]),
+        )
+
+    @activity.defn
+    async def close_order(self, params: CloseOrderInput) -> bool:
+        """The end of an order that will not go ahead, after its compensations ran."""
+        to = OrderStatus(params.status)
+        order_id = uuid.UUID(params.order_id)
+        async with self._sessionmaker.begin() as session:
+            moved = await orders.transition(
+                session,
+                order_id=order_id,
+                to=to,
+                allowed_from=orders.CANCELLABLE,
+                event=params.status,
+                detail=params.reason.replace("_", " "),
+                data={"reason": params.reason},
+                values={"cancelled_at": func.now(), "cancel_reason": params.reason[:500]},
+            )
+            if moved:
+                order = await orders.get_order(session, order_id=order_id)
+                if order.contact_email:
+                    await queue_mail(
+                        session,
+                        order_closed(
+                            to=order.contact_email,
+                            order=order,
+                            paid=params.paid,
+                            reason=params.reason,
+                        ),
+                    )
+            return moved
+
+    # --- payments -------------------------------------------------------------------------
+
+    @activity.defn
+    async def authorize_payment(self, params: AuthorizePaymentInput) -> AuthorizationOutput:
+        """Authorize the order's total. Declines come back as a result (never retried);
+        transient provider errors raise, so Temporal retries with the same idempotency key."""
+        order_id = uuid.UUID(params.order_id)
+        provider = self._provider(params.provider)
+        async with self._sessionmaker.begin() as session:
+            order = await orders.get_order(session, order_id=order_id)
+            payment = await order_payments.start_attempt(
+                session,
+                order_id=order_id,
+                attempt=params.attempt,
+                provider=params.provider,
+                amount=order.grand_total,
+                currency=order.currency,
+            )
+            amount, currency, email = order.grand_total, order.currency, order.contact_email
+        request = AuthorizeRequest(
+            order_id=params.order_id,
+            amount=amount,
+            currency=currency,
+            payment_token=params.payment_token,
+            idempotency_key=order_payments.idempotency_key(order_id, params.attempt, "authorize"),
+            customer_email=email,
+            description=f"Emporium order {params.order_id}",
+        )
+        try:
+            authorization = await provider.authorize(request)  # type: ignore[attr-defined]
+        except TransientPaymentError:
+            raise  # retried by the activity's retry policy
+        except PaymentDeclined as declined:
+            authorization = Authorization(
+                status="declined",
+                provider_payment_id=None,
+                amount=amount,
+                currency=currency,
+                decline_code=declined.reason,
+                message=declined.detail,
+            )
+        return await self._store_authorization(
+            order_id, payment.attempt, params.provider, authorization
+        )
+
+    async def _store_authorization(
+        self, order_id: uuid.UUID, attempt: int, provider: str, authorization: Authorization
+    ) -> AuthorizationOutput:
+        async with self._sessionmaker.begin() as session:
+            payment = await order_payments.get_attempt(session, order_id=order_id, attempt=attempt)
+            await order_payments.record_authorization(
+                session, payment=payment, authorization=authorization
+            )
+            early: list[PaymentEventSignal] = []
+            ids = [i for i in (authorization.provider_payment_id, payment.provider_reference) if i]
+            if ids:
+                for event in await webhooks.attach_early_events(
+                    session, provider=provider, payment_ids=ids, order_id=order_id
+                ):
+                    if event.status is not None and event.payment_id is not None:
+                        early.append(
+                            PaymentEventSignal(
+                                provider=provider,
+                                provider_payment_id=event.payment_id,
+                                status=event.status,
+                                event_id=event.provider_event_id,
+                                amount=event.amount,
+                            )
+                        )
+        return AuthorizationOutput(
+            status=authorization.status,
+            provider_payment_id=authorization.provider_payment_id,
+            client_secret=authorization.client_secret,
+            approval_url=authorization.approval_url,
+            decline_code=authorization.decline_code,
+            message=authorization.message,
+            early_events=early,
+        )
+
+    @activity.defn
+    async def authorize_approved(self, ref: PaymentRef) -> AuthorizationOutput:
+        """A redirect payment (PayPal) the buyer approved: now authorize it."""
+        order_id = uuid.UUID(ref.order_id)
+        async with self._sessionmaker.begin() as session:
+            payment = await order_payments.get_attempt(
+                session, order_id=order_id, attempt=ref.attempt
+            )
+            name, reference = payment.provider, payment.provider_reference
+        provider = self._provider(name)
+        approve = getattr(provider, "authorize_approved", None)
+        if approve is None or reference is None:
+            raise _non_retryable("NotARedirectPayment", f"{name} payments need no approval step")
+        key = order_payments.idempotency_key(order_id, ref.attempt, "authorize-approved")
+        try:
+            authorization: Authorization = await approve(reference, idempotency_key=key)
+        except PaymentDeclined as declined:
+            authorization = Authorization(
+                status="declined",
+                provider_payment_id=reference,
+                amount=payment.amount,
+                currency=payment.currency,
+                decline_code=declined.reason,
+                message=declined.detail,
+            )
+        return await self._store_authorization(order_id, ref.attempt, name, authorization)
+
+    @activity.defn
+    async def record_payment_outcome(self, params: PaymentOutcomeInput) -> None:
+        """What the provider's webhook said about a payment that needed the shopper."""
+        async with self._sessionmaker.begin() as session:
+            payment = await order_payments.get_attempt(
+                session, order_id=uuid.UUID(params.order_id), attempt=params.attempt
+            )
+            if params.status == "authorized":
+                await order_payments.record_authorization(
+                    session,
+                    payment=payment,
+                    authorization=Authorization(
+                        status="authorized",
+                        provider_payment_id=payment.provider_payment_id,
+                        amount=payment.amount,
+                        currency=payment.currency,
+                    ),
+                )
+            else:
+                await order_payments.record_declined(
+                    session, payment=payment, decline_code=params.decline_code
+                )
+
+    @activity.defn
+    async def capture_payment(self, ref: PaymentRef) -> CaptureOutput:
+        """Take the authorized money; a refusal is final (the order is then cancelled)."""
+        order_id = uuid.UUID(ref.order_id)
+        async with self._sessionmaker.begin() as session:
+            payment = await order_payments.get_attempt(
+                session, order_id=order_id, attempt=ref.attempt
+            )
+        if payment.provider_payment_id is None:
+            raise _non_retryable("CaptureRefused", "the payment has no provider id")
+        provider = self._provider(payment.provider)
+        try:
+            capture = await provider.capture(  # type: ignore[attr-defined]
+                payment.provider_payment_id,
+                idempotency_key=order_payments.idempotency_key(order_id, ref.attempt, "capture"),
+            )
+        except PaymentDeclined as declined:
+            if declined.reason != "already_captured":
+                raise _non_retryable("CaptureRefused", declined.detail, declined.reason) from None
+            # Captured by an earlier try whose answer was lost and whose key expired.
+            amount, currency = payment.amount, payment.currency
+        else:
+            amount, currency = capture.amount, capture.currency
+        async with self._sessionmaker.begin() as session:
+            payment = await order_payments.get_attempt(
+                session, order_id=order_id, attempt=ref.attempt
+            )
+            await order_payments.record_capture(session, payment=payment, amount=amount)
+            await orders.add_event(
+                session,
+                order_id=order_id,
+                type="payment_captured",
+                detail=f"{orders.format_money(amount, payment.currency)} captured",
+                data={"attempt": ref.attempt, "provider": payment.provider},
+            )
+        return CaptureOutput(amount=amount, currency=currency.upper())
+
+    @activity.defn
+    async def compensate_payment(self, params: CompensatePaymentInput) -> CompensatePaymentOutput:
+        """Undo one payment attempt: void an authorization, refund a capture, nothing for a
+        decline. An attempt whose authorize answer was lost is asked again with the same key
+        (the provider replays it) so nothing stays held."""
+        order_id = uuid.UUID(params.order_id)
+        async with self._sessionmaker.begin() as session:
+            try:
+                payment = await order_payments.get_attempt(
+                    session, order_id=order_id, attempt=params.attempt
+                )
+            except LookupError:
+                return CompensatePaymentOutput("nothing")
+        provider = self._provider(payment.provider)
+        payment_id = payment.provider_payment_id
+        if payment.status == PaymentStatus.PENDING and payment_id is None:
+            try:
+                replay = await provider.authorize(  # type: ignore[attr-defined]
+                    AuthorizeRequest(
+                        order_id=params.order_id,
+                        amount=payment.amount,
+                        currency=payment.currency,
+                        payment_token=params.payment_token,
+                        idempotency_key=order_payments.idempotency_key(
+                            order_id, params.attempt, "authorize"
+                        ),
+                    )
+                )
+                payment_id = replay.provider_payment_id if replay.status != "declined" else None
+            except PaymentDeclined:
+                payment_id = None
+        if payment.status in (PaymentStatus.DECLINED, PaymentStatus.FAILED, PaymentStatus.VOIDED):
+            return CompensatePaymentOutput("nothing")
+        if payment_id is None:
+            return CompensatePaymentOutput("nothing")
+        if payment.status == PaymentStatus.CAPTURED:
+            if payment.refunded_amount >= payment.captured_amount:
+                return CompensatePaymentOutput("nothing")
+            try:
+                refund = await provider.refund(  # type: ignore[attr-defined]
+                    payment_id,
+                    idempotency_key=order_payments.idempotency_key(
+                        order_id, params.attempt, "refund-cancel"
+                    ),
+                )
+            except PaymentDeclined as declined:
+                if declined.reason != "already_refunded":
+                    raise _non_retryable(
+                        "RefundRefused", declined.detail, declined.reason
+                    ) from None
+                refund = None
+            async with self._sessionmaker.begin() as session:
+                payment = await order_payments.get_attempt(
+                    session, order_id=order_id, attempt=params.attempt
+                )
+                await order_payments.record_full_refund(session, payment=payment)
+                await orders.add_event(
+                    session,
+                    order_id=order_id,
+                    type="payment_refunded",
+                    detail=orders.format_money(payment.captured_amount, payment.currency)
+                    + " refunded",
+                    data={
+                        "attempt": params.attempt,
+                        "provider_refund_id": refund.provider_refund_id if refund else None,
+                    },
+                )
+            return CompensatePaymentOutput("refunded")
+        try:
+            await provider.void(  # type: ignore[attr-defined]
+                payment_id,
+                idempotency_key=order_payments.idempotency_key(order_id, params.attempt, "void"),
+            )
+        except PaymentDeclined as declined:
+            if declined.reason == "already_captured":
+                # Captured after all (a capture whose answer we lost): retry, which refunds.
+                async with self._sessionmaker.begin() as session:
+                    payment = await order_payments.get_attempt(
+                        session, order_id=order_id, attempt=params.attempt
+                    )
+                    await order_payments.record_capture(
+                        session, payment=payment, amount=payment.amount
+                    )
+                raise ApplicationError(
+                    "payment turned out captured; refunding", type="Captured"
+                ) from None
+            if declined.reason not in ("invalid_state", "not_found", "resource_missing"):
+                raise _non_retryable("VoidRefused", declined.detail, declined.reason) from None
+        async with self._sessionmaker.begin() as session:
+            payment = await order_payments.get_attempt(
+                session, order_id=order_id, attempt=params.attempt
+            )
+            await order_payments.record_void(session, payment=payment)
+        return CompensatePaymentOutput("voided")
+
+    # --- shipments --------------------------------------------------------------------------
+
+    @activity.defn
+    async def notify_vendor(self, params: NotifyVendorInput) -> NotifyVendorOutput:
+        """Tell the vendor what to ship, once per order and vendor."""
+        order_id, vendor_id = uuid.UUID(params.order_id), uuid.UUID(params.vendor_id)
+        event = f"vendor_notified:{vendor_id}"
+        async with self._sessionmaker.begin() as session:
+            await orders.lock_order(session, order_id=order_id)
+            if await orders.has_event(session, order_id=order_id, type=event):
+                return NotifyVendorOutput(recipients=0)
+            order = await orders.get_order(session, order_id=order_id)
+            vendor = await session.get(Vendor, vendor_id)
+            if vendor is None:
+                raise _non_retryable("VendorNotFound", f"no vendor {vendor_id}")
+            detail = await orders.detail(session, order=order)
+            sent = await queue_vendor_new_order(session, vendor=vendor, detail=detail)
+            await orders.add_event(
+                session,
+                order_id=order_id,
+                type=event,
+                detail=f"{vendor.name} has been asked to ship its part.",
+                data={"vendor_id": str(vendor_id)},
+            )
+        return NotifyVendorOutput(recipients=sent)

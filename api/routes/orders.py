@@ -1,0 +1,249 @@
+"""Orders: the shopper's history and detail, payment retries, cancellation; and the calls
+that start and talk to an order's workflow (shared with checkout)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.access import CurrentUser, OperationsUser
+from api.deps import PaymentProvidersDep, SessionDep, SettingsDep, TemporalDep
+from api.schemas.orders import (
+    CheckoutRead,
+    OrderCancel,
+    OrderPage,
+    OrderRead,
+    OrderSummaryRead,
+    PaymentRetry,
+)
+from commerce import order_saga, orders
+from commerce.errors import Conflict
+from models import Order
+from workflows.order_types import (
+    PAYMENT_EVENT_SIGNAL,
+    CancelOrderRequest,
+    CancelOrderResult,
+    OrderStatusView,
+    PaymentEventSignal,
+    RetryPaymentRequest,
+)
+from workflows.orders import OrderWorkflow
+
+log = logging.getLogger("emporium.orders")
+
+router = APIRouter(tags=["orders"])
+admin_router = APIRouter(prefix="/admin/orders", tags=["admin"])
+
+
+class PaymentRetryNotPossible(Conflict):
+    code, title = "payment_retry_not_possible", "The order is not waiting for another payment"
+
+
+class NotAwaitingApproval(Conflict):
+    code, title = "not_awaiting_approval", "The order's payment is not waiting for approval"
+
+
+def _handle(client: Client, order: Order) -> WorkflowHandle[OrderWorkflow, OrderStatusView]:
+    return client.get_workflow_handle_for(OrderWorkflow.run, order.workflow_id)
+
+
+def _rejection(error: WorkflowUpdateFailedError) -> str:
+    cause = error.cause
+    return str(cause.message) if isinstance(cause, ApplicationError) else str(cause)
+
+
+@router.get("/orders")
+async def list_orders(
+    principal: CurrentUser,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> OrderPage:
+    """The shopper's orders, newest first."""
+    found = await orders.list_customer_orders(
+        session,
+        customer_id=principal.user_id,
+        limit=limit + 1,
+        before=orders.decode_cursor(cursor) if cursor else None,
+    )
+    page = found[:limit]
+    counts = await orders.item_counts(session, order_ids=[order.id for order in page])
+    return OrderPage(
+        items=[
+            OrderSummaryRead(
+                id=order.id,
+                status=order.status.value,
+                grand_total=order.grand_total,
+                currency=order.currency,
+                items=counts.get(order.id, 0),
+                placed_at=order.created_at,
+            )
+            for order in page
+        ],
+        next_cursor=orders.encode_cursor(page[-1]) if len(found) > limit else None,
+    )
+
+
+@router.get("/orders/{order_id}")
+async def read_order(order_id: uuid.UUID, principal: CurrentUser, session: SessionDep) -> OrderRead:
+    """One order: lines as bought, totals, per-vendor shipping, payments and the timeline."""
+    order = await orders.customer_order(session, order_id=order_id, customer_id=principal.user_id)
+    return OrderRead.from_domain(await orders.detail(session, order=order))
+
+
+@router.get("/orders/{order_id}/payment")
+async def read_payment_state(
+    order_id: uuid.UUID, principal: CurrentUser, session: SessionDep, temporal: TemporalDep
+) -> CheckoutRead:
+    """What the order waits for now (e.g. the 3-D Secure client secret), from its workflow."""
+    order = await orders.customer_order(session, order_id=order_id, customer_id=principal.user_id)
+    return CheckoutRead.build(order, await order_saga.live_status(temporal, order))
+
+
+@router.post("/orders/{order_id}/payment")
+async def retry_payment(
+    order_id: uuid.UUID,
+    body: PaymentRetry,
+    principal: CurrentUser,
+    session: SessionDep,
+    temporal: TemporalDep,
+    providers: PaymentProvidersDep,
+) -> CheckoutRead:
+    """Pay again after a decline, maybe another way; answers with the new attempt's outcome."""
+    order = await orders.customer_order(session, order_id=order_id, customer_id=principal.user_id)
+    providers.require(body.payment_provider)
+    token = await orders.resolve_payment_token(
+        session,
+        user_id=principal.user_id,
+        provider=body.payment_provider,
+        payment_token=body.payment_token,
+        payment_method_id=body.payment_method_id,
+    )
+    try:
+        live = await _handle(temporal, order).execute_update(
+            OrderWorkflow.retry_payment,
+            RetryPaymentRequest(payment_provider=body.payment_provider, payment_token=token),
+        )
+    except WorkflowUpdateFailedError as error:
+        raise PaymentRetryNotPossible(_rejection(error)) from None
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise PaymentRetryNotPossible("The order has ended.") from None
+        raise order_saga.WorkflowUnavailable() from error
+    await session.refresh(order)
+    return CheckoutRead.build(order, live)
+
+
+@router.post("/orders/{order_id}/payment/return")
+async def payment_return(
+    order_id: uuid.UUID,
+    principal: CurrentUser,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> CheckoutRead:
+    """The shopper is back from the provider's approval page (PayPal): go on without waiting
+    for the webhook. Harmless if the webhook came first."""
+    order = await orders.customer_order(session, order_id=order_id, customer_id=principal.user_id)
+    live = await order_saga.live_status(temporal, order)
+    if live is None or live.payment is None or live.payment.status != "requires_action":
+        raise NotAwaitingApproval("The order's payment is not waiting for the shopper.")
+    reference = await orders.payment_reference(
+        session, order_id=order.id, attempt=live.payment.attempt
+    )
+    if reference is None:
+        raise NotAwaitingApproval("The payment has no provider reference yet.")
+    await _handle(temporal, order).signal(
+        PAYMENT_EVENT_SIGNAL,
+        PaymentEventSignal(
+            provider=live.payment.provider,
+            provider_payment_id=reference,
+            status="approved",
+            event_id=f"return:{order.id}:{live.payment.attempt}",
+        ),
+    )
+    return CheckoutRead.build(
+        order,
+        await order_saga.live_status(temporal, order, wait_s=settings.checkout_response_wait_s),
+    )
+
+
+async def _cancel(
+    client: Client, session: SessionDep, order: Order, request: CancelOrderRequest
+) -> CheckoutRead:
+    try:
+        result: CancelOrderResult = await _handle(client, order).execute_update(
+            OrderWorkflow.cancel, request
+        )
+    except WorkflowUpdateFailedError as error:
+        raise orders.OrderNotCancellable(_rejection(error)) from None
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise orders.OrderNotCancellable("The order has ended.") from None
+        raise order_saga.WorkflowUnavailable() from error
+    await session.refresh(order)
+    log.info("order cancelled", extra={"order_id": str(order.id), "status": result.status})
+    return CheckoutRead.build(order, None)
+
+
+@router.post("/orders/{order_id}/cancel")
+async def cancel_order(
+    order_id: uuid.UUID,
+    body: OrderCancel,
+    principal: CurrentUser,
+    session: SessionDep,
+    temporal: TemporalDep,
+) -> CheckoutRead:
+    """Cancel an order before anything shipped: stock, promotion uses and money come back.
+    Answers once that is done; 409 ``order_not_cancellable`` if it is too late."""
+    order = await orders.customer_order(session, order_id=order_id, customer_id=principal.user_id)
+    return await _cancel(
+        temporal,
+        session,
+        order,
+        CancelOrderRequest(
+            reason=body.reason or "cancelled by the customer",
+            by="customer",
+            actor_id=str(principal.user_id),
+        ),
+    )
+
+
+@admin_router.post("/{order_id}/cancel")
+async def admin_cancel_order(
+    order_id: uuid.UUID,
+    body: OrderCancel,
+    principal: OperationsUser,
+    session: SessionDep,
+    temporal: TemporalDep,
+) -> CheckoutRead:
+    """Operations cancel any order before shipping, with the same compensations."""
+    order = await orders.get_order(session, order_id=order_id)
+    return await _cancel(
+        temporal,
+        session,
+        order,
+        CancelOrderRequest(
+            reason=body.reason or "cancelled by operations",
+            by="operations",
+            actor_id=str(principal.user_id),
+        ),
+    )
+
+
+@admin_router.get("/{order_id}")
+async def admin_read_order(
+    order_id: uuid.UUID, _: OperationsUser, session: SessionDep
+) -> OrderRead:
+    order = await orders.get_order(session, order_id=order_id)
+    return OrderRead.from_domain(await orders.detail(session, order=order))

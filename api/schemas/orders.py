@@ -1,0 +1,240 @@
+"""Orders as the shopper sees them: checkout request and answer, detail, history."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from commerce.orders import OrderDetail
+from models import Order
+from workflows.order_types import OrderStatusView
+
+
+class CheckoutCreate(BaseModel):
+    """Pay for the current cart. Exactly one of ``payment_token`` (a provider token: a Stripe
+    PaymentMethod id, ``tok_ok`` with the test provider; never card data) or
+    ``payment_method_id`` (a saved payment method) is needed."""
+
+    payment_provider: str = Field(min_length=2, max_length=20, pattern=r"^[a-z]+$")
+    payment_token: str | None = Field(default=None, min_length=1, max_length=255, repr=False)
+    payment_method_id: uuid.UUID | None = None
+
+
+class PaymentRetry(BaseModel):
+    payment_provider: str = Field(min_length=2, max_length=20, pattern=r"^[a-z]+$")
+    payment_token: str | None = Field(default=None, min_length=1, max_length=255, repr=False)
+    payment_method_id: uuid.UUID | None = None
+
+
+class OrderCancel(BaseModel):
+    reason: str | None = Field(default=None, max_length=300)
+
+
+class NextActionRead(BaseModel):
+    """What the storefront must do for the payment to go on."""
+
+    type: str = Field(description="`confirm_card` (3-D Secure via Stripe.js) or `redirect`")
+    client_secret: str | None = None
+    approval_url: str | None = None
+
+
+class PaymentStateRead(BaseModel):
+    attempt: int
+    provider: str
+    status: str = Field(
+        description="pending, requires_action, authorized, captured, declined or failed"
+    )
+    decline_code: str | None = None
+    message: str | None = None
+    next_action: NextActionRead | None = None
+
+
+class CheckoutRead(BaseModel):
+    """The order and, while it waits for the shopper, what to do next."""
+
+    order_id: uuid.UUID
+    status: str
+    grand_total: int
+    currency: str
+    payment: PaymentStateRead | None
+    attempts_left: int | None = None
+    payment_deadline: datetime | None = None
+    cancel_reason: str | None = None
+
+    @classmethod
+    def build(cls, order: Order, live: OrderStatusView | None) -> CheckoutRead:
+        payment = None
+        if live is not None and live.payment is not None:
+            view = live.payment
+            action = None
+            if view.status == "requires_action":
+                action = NextActionRead(
+                    type="redirect" if view.approval_url else "confirm_card",
+                    client_secret=view.client_secret,
+                    approval_url=view.approval_url,
+                )
+            payment = PaymentStateRead(
+                attempt=view.attempt,
+                provider=view.provider,
+                status=view.status,
+                decline_code=view.decline_code,
+                message=view.message,
+                next_action=action,
+            )
+        return cls(
+            order_id=order.id,
+            # The workflow's live status is fresher than the row while it runs.
+            status=live.status if live is not None else order.status.value,
+            grand_total=order.grand_total,
+            currency=order.currency,
+            payment=payment,
+            attempts_left=live.attempts_left if live is not None else None,
+            payment_deadline=(
+                datetime.fromisoformat(live.payment_deadline)
+                if live is not None and live.payment_deadline
+                else None
+            ),
+            cancel_reason=(live.cancel_reason if live is not None else None) or order.cancel_reason,
+        )
+
+
+class OrderLineRead(BaseModel):
+    id: uuid.UUID
+    vendor_id: uuid.UUID
+    product_id: uuid.UUID | None
+    variant_id: uuid.UUID | None
+    sku: str
+    title: str
+    options: dict[str, str]
+    quantity: int
+    unit_price: int
+    subtotal: int
+    discount: int
+    tax: int
+    tax_rate_bp: int
+    total: int
+
+
+class OrderVendorPartRead(BaseModel):
+    vendor_id: uuid.UUID
+    shipping_method_code: str
+    shipping_method_name: str
+    shipping_amount: int
+    items_subtotal: int
+    discount: int
+    tax: int
+    total: int
+    estimated_delivery_earliest: date | None
+    estimated_delivery_latest: date | None
+
+
+class OrderDiscountRead(BaseModel):
+    promotion_id: uuid.UUID
+    label: str
+    kind: str
+    amount: int
+
+
+class PaymentRead(BaseModel):
+    attempt: int
+    provider: str
+    status: str
+    amount: int
+    currency: str
+    captured_amount: int
+    refunded_amount: int
+    decline_code: str | None
+
+
+class OrderEventRead(BaseModel):
+    type: str
+    detail: str | None
+    data: dict[str, Any]
+    at: datetime
+
+
+class OrderRead(BaseModel):
+    id: uuid.UUID
+    status: str
+    currency: str
+    prices_include_tax: bool
+    items_subtotal: int
+    discount_total: int
+    shipping_total: int
+    tax_total: int
+    grand_total: int
+    shipping_address: dict[str, Any]
+    payment_provider: str
+    placed_at: datetime
+    confirmed_at: datetime | None
+    cancelled_at: datetime | None
+    cancel_reason: str | None
+    vendors: list[OrderVendorPartRead]
+    lines: list[OrderLineRead]
+    discounts: list[OrderDiscountRead]
+    payments: list[PaymentRead]
+    timeline: list[OrderEventRead]
+
+    @classmethod
+    def from_domain(cls, detail: OrderDetail) -> OrderRead:
+        order = detail.order
+        return cls(
+            id=order.id,
+            status=order.status.value,
+            currency=order.currency,
+            prices_include_tax=order.prices_include_tax,
+            items_subtotal=order.items_subtotal,
+            discount_total=order.discount_total,
+            shipping_total=order.shipping_total,
+            tax_total=order.tax_total,
+            grand_total=order.grand_total,
+            shipping_address=order.shipping_address,
+            payment_provider=order.payment_provider,
+            placed_at=order.created_at,
+            confirmed_at=order.confirmed_at,
+            cancelled_at=order.cancelled_at,
+            cancel_reason=order.cancel_reason,
+            vendors=[
+                OrderVendorPartRead.model_validate(p, from_attributes=True) for p in detail.parts
+            ],
+            lines=[
+                OrderLineRead.model_validate(line, from_attributes=True) for line in detail.lines
+            ],
+            discounts=[
+                OrderDiscountRead.model_validate(d, from_attributes=True) for d in detail.discounts
+            ],
+            payments=[
+                PaymentRead(
+                    attempt=p.attempt,
+                    provider=p.provider,
+                    status=p.status.value,
+                    amount=p.amount,
+                    currency=p.currency,
+                    captured_amount=p.captured_amount,
+                    refunded_amount=p.refunded_amount,
+                    decline_code=p.decline_code,
+                )
+                for p in detail.payments
+            ],
+            timeline=[
+                OrderEventRead(type=e.type, detail=e.detail, data=e.data, at=e.created_at)
+                for e in detail.events
+            ],
+        )
+
+
+class OrderSummaryRead(BaseModel):
+    id: uuid.UUID
+    status: str
+    grand_total: int
+    currency: str
+    items: int
+    placed_at: datetime
+
+
+class OrderPage(BaseModel):
+    items: list[OrderSummaryRead]
+    next_cursor: str | None

@@ -1,0 +1,128 @@
+"""The emails an order sends: to the shopper (confirmed, cancelled, payment failed) and to
+each vendor (a new order to ship). Queued through the mail outbox in the caller's transaction."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commerce.mail import EmailMessage, queue_mail
+from commerce.orders import OrderDetail, format_money
+from models import Order, User, Vendor, VendorMembership, VendorRole
+
+
+def _short(order_id: uuid.UUID) -> str:
+    return str(order_id).split("-")[0].upper()
+
+
+def _dates(detail: OrderDetail) -> str | None:
+    latest = [part.estimated_delivery_latest for part in detail.parts]
+    earliest = [part.estimated_delivery_earliest for part in detail.parts]
+    if not latest or any(day is None for day in latest + earliest):
+        return None
+    start = max(day for day in earliest if day is not None)
+    end = max(day for day in latest if day is not None)
+    return start.isoformat() if start == end else f"{start.isoformat()} to {end.isoformat()}"
+
+
+def order_confirmation(*, to: str, detail: OrderDetail, storefront_url: str) -> EmailMessage:
+    """The receipt: every line, the totals and when it should arrive."""
+    order = detail.order
+    money = order.currency
+    rows = [
+        f"  {line.quantity} x {line.title} ({line.sku})  {format_money(line.total, money)}"
+        for line in detail.lines
+    ]
+    totals = [
+        f"Items:     {format_money(order.items_subtotal, money)}",
+        *(
+            [f"Discounts: -{format_money(order.discount_total, money)}"]
+            if order.discount_total
+            else []
+        ),
+        f"Shipping:  {format_money(order.shipping_total, money)}",
+        f"Tax:       {format_money(order.tax_total, money)}"
+        + (" (included)" if order.prices_include_tax else ""),
+        f"Total:     {format_money(order.grand_total, money)}",
+    ]
+    dates = _dates(detail)
+    text = (
+        f"Thank you for your order {_short(order.id)}.\n\n"
+        "We have your payment and the sellers are preparing your items:\n\n"
+        + "\n".join(rows)
+        + "\n\n"
+        + "\n".join(totals)
+        + "\n\n"
+        + (f"Estimated delivery: {dates}.\n\n" if dates else "")
+        + f"Follow your order at {storefront_url.rstrip('/')}/account/orders/{order.id}\n\n"
+        "The Emporium team\n"
+    )
+    return EmailMessage(
+        to=to,
+        subject=f"Order {_short(order.id)} confirmed",
+        text=text,
+        template="order_confirmation",
+    )
+
+
+def order_closed(*, to: str, order: Order, paid: bool, reason: str) -> EmailMessage:
+    """The order will not go ahead: cancelled, or its payment failed."""
+    money = format_money(order.grand_total, order.currency)
+    if paid:
+        body = f"Your payment of {money} has been refunded to the way you paid."
+    else:
+        body = f"You have not been charged; the {money} held on your payment method is released."
+    failed = reason.startswith("payment")
+    title = "could not be paid" if failed else "was cancelled"
+    text = (
+        f"Your order {_short(order.id)} {title} ({reason.replace('_', ' ')}).\n\n"
+        f"{body}\n\nThe Emporium team\n"
+    )
+    return EmailMessage(
+        to=to,
+        subject=f"Order {_short(order.id)} {title}",
+        text=text,
+        template="order_payment_failed" if failed else "order_cancelled",
+    )
+
+
+def vendor_new_order(*, to: str, vendor: Vendor, detail: OrderDetail) -> EmailMessage:
+    """Tell a vendor what to ship (only its own lines, never the shopper's payment)."""
+    order = detail.order
+    lines = [line for line in detail.lines if line.vendor_id == vendor.id]
+    part = next(part for part in detail.parts if part.vendor_id == vendor.id)
+    rows = "\n".join(f"  {line.quantity} x {line.title} ({line.sku})" for line in lines)
+    text = (
+        f"{vendor.name} has a new paid order, {_short(order.id)}:\n\n{rows}\n\n"
+        f"Ship with: {part.shipping_method_name}.\n\nThe Emporium team\n"
+    )
+    return EmailMessage(
+        to=to,
+        subject=f"New order {_short(order.id)} to ship",
+        text=text,
+        template="vendor_new_order",
+    )
+
+
+async def vendor_recipients(session: AsyncSession, *, vendor: Vendor) -> list[str]:
+    """The vendor's contact address, else its owners'."""
+    if vendor.contact_email:
+        return [vendor.contact_email]
+    owners = await session.scalars(
+        select(User.email)
+        .join(VendorMembership, VendorMembership.user_id == User.id)
+        .where(VendorMembership.vendor_id == vendor.id, VendorMembership.role == VendorRole.OWNER)
+        .order_by(User.email)
+    )
+    return [email for email in owners.all() if email]
+
+
+async def queue_vendor_new_order(
+    session: AsyncSession, *, vendor: Vendor, detail: OrderDetail
+) -> int:
+    recipients = await vendor_recipients(session, vendor=vendor)
+    for to in recipients:
+        await queue_mail(session, vendor_new_order(to=to, vendor=vendor, detail=detail))
+    return len(recipients)
