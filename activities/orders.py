@@ -25,6 +25,7 @@ from commerce.payments.provider import (
     Authorization,
     AuthorizeRequest,
     PaymentDeclined,
+    PaymentError,
     TransientPaymentError,
 )
 from commerce.payments.registry import PaymentProviders
@@ -179,14 +180,7 @@ class OrderActivities:
                     session, reservation_key=reservation_key(order_id), lines=lines
                 )
             except inventory.OutOfStock as error:
-                shortages = [
-                    {
-                        "variant_id": str(s.variant_id),
-                        "requested": s.requested,
-                        "available": s.available,
-                    }
-                    for s in error.extra.get("shortages", [])
-                ]
+                shortages = [shortage.as_dict() for shortage in error.shortages]
                 raise _non_retryable("OutOfStock", error.detail, shortages) from None
         return ReserveInventoryOutput(units=sum(quantity for _, quantity in lines))
 
@@ -350,6 +344,11 @@ class OrderActivities:
                 decline_code=declined.reason,
                 message=declined.detail,
             )
+        except (PaymentError, ValueError) as error:
+            # Ours to fix (a refused parameter, a misconfigured provider): retrying cannot help
+            # and the shopper cannot fix it; logged for operations, the attempt fails.
+            activity.logger.error("payment provider refused our request", exc_info=True)
+            raise _non_retryable("PaymentProviderError", type(error).__name__) from None
         return await self._store_authorization(
             order_id, payment.attempt, params.provider, authorization
         )

@@ -198,6 +198,11 @@ class Settings(BaseSettings):
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_base: str | None = None
+    stripe_send_receipt_fields: bool = Field(
+        default=True,
+        description="Send the order description and the shopper's email (Stripe receipts) "
+        "with each PaymentIntent; off for Stripe-compatible servers that refuse them.",
+    )
     paypal_client_id: str | None = None
     paypal_client_secret: SecretStr | None = None
     paypal_base_url: str | None = None

@@ -185,6 +185,47 @@ class OrderWorkflow:
             raise ApplicationError("A payment token is required.", type="InvalidPayment")
 
     @workflow.update
+    async def shopper_returned(self) -> OrderStatusView:
+        """The shopper is back from the provider's approval page (PayPal): go on as if the
+        provider's ``approved`` webhook had come (authorizing verifies it), and answer with
+        the outcome rather than the approval link again."""
+        attempt = self._attempt
+        assert self._payment is not None
+        self.payment_event(
+            PaymentEventSignal(
+                provider=self._payment.provider,
+                provider_payment_id=sorted(self._payment_ids)[0],
+                status="approved",
+                event_id=f"return:{attempt}",
+            )
+        )
+        await workflow.wait_condition(
+            lambda: (
+                self._attempt != attempt
+                or self._status in _FINAL
+                or (
+                    (self._payment is not None and self._payment.status != "requires_action")
+                    and self._settled()
+                )
+            )
+        )
+        return self._view()
+
+    @shopper_returned.validator
+    def _validate_return(self) -> None:
+        payment = self._payment
+        if (
+            payment is None
+            or payment.status != "requires_action"
+            or payment.approval_url is None
+            or not self._payment_ids
+        ):
+            raise ApplicationError(
+                "The order's payment is not waiting for the shopper's approval.",
+                type="NotAwaitingApproval",
+            )
+
+    @workflow.update
     async def cancel(self, request: CancelOrderRequest) -> CancelOrderResult:
         """Cancel before shipping: the compensations run, and this answers when they have."""
         self._cancel = request
@@ -208,6 +249,11 @@ class OrderWorkflow:
             await self._saga()
         except _Abort as abort:
             await self._unwind(abort.status, abort.reason)
+        except (ActivityError, ChildWorkflowError) as error:
+            # A step failed for good (e.g. the reserved stock was lost): nothing else will
+            # make it succeed, so undo everything rather than leave the order half-done.
+            workflow.logger.error("order step failed for good", extra={"error": str(error)})
+            await self._unwind("cancelled", f"failed_{_error_type(error) or 'step'}".lower())
         except asyncio.CancelledError:
             # Cancelled from outside (operations, in the Temporal UI): undo, then end cancelled.
             await asyncio.shield(
@@ -332,9 +378,13 @@ class OrderWorkflow:
             return got
         news = self._news()
         if news == "approved":
-            approved: AuthorizationOutput = await self._run(
-                "authorize_approved", PaymentRef(self._params.order_id, attempt), payment=True
-            )
+            try:
+                approved: AuthorizationOutput = await self._run(
+                    "authorize_approved", PaymentRef(self._params.order_id, attempt), payment=True
+                )
+            except ActivityError as error:
+                self._set_payment(status="failed", decline_code=_error_type(error) or "unavailable")
+                return "declined"
             self._note_ids(approved.provider_payment_id)
             if approved.status == "authorized":
                 self._set_payment(status="authorized", client_secret=None, approval_url=None)

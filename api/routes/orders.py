@@ -17,7 +17,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.access import CurrentUser, OperationsUser
-from api.deps import PaymentProvidersDep, SessionDep, SettingsDep, TemporalDep
+from api.deps import PaymentProvidersDep, SessionDep, TemporalDep
 from api.schemas.orders import (
     CheckoutRead,
     OrderCancel,
@@ -30,11 +30,9 @@ from commerce import order_saga, orders
 from commerce.errors import Conflict
 from models import Order
 from workflows.order_types import (
-    PAYMENT_EVENT_SIGNAL,
     CancelOrderRequest,
     CancelOrderResult,
     OrderStatusView,
-    PaymentEventSignal,
     RetryPaymentRequest,
 )
 from workflows.orders import OrderWorkflow
@@ -150,32 +148,21 @@ async def payment_return(
     principal: CurrentUser,
     session: SessionDep,
     temporal: TemporalDep,
-    settings: SettingsDep,
 ) -> CheckoutRead:
     """The shopper is back from the provider's approval page (PayPal): go on without waiting
-    for the webhook. Harmless if the webhook came first."""
+    for the webhook, and answer with the outcome. 409 ``not_awaiting_approval`` once the
+    payment no longer waits for approval (e.g. the webhook came first)."""
     order = await orders.customer_order(session, order_id=order_id, customer_id=principal.user_id)
-    live = await order_saga.live_status(temporal, order)
-    if live is None or live.payment is None or live.payment.status != "requires_action":
-        raise NotAwaitingApproval("The order's payment is not waiting for the shopper.")
-    reference = await orders.payment_reference(
-        session, order_id=order.id, attempt=live.payment.attempt
-    )
-    if reference is None:
-        raise NotAwaitingApproval("The payment has no provider reference yet.")
-    await _handle(temporal, order).signal(
-        PAYMENT_EVENT_SIGNAL,
-        PaymentEventSignal(
-            provider=live.payment.provider,
-            provider_payment_id=reference,
-            status="approved",
-            event_id=f"return:{order.id}:{live.payment.attempt}",
-        ),
-    )
-    return CheckoutRead.build(
-        order,
-        await order_saga.live_status(temporal, order, wait_s=settings.checkout_response_wait_s),
-    )
+    try:
+        live = await _handle(temporal, order).execute_update(OrderWorkflow.shopper_returned)
+    except WorkflowUpdateFailedError as error:
+        raise NotAwaitingApproval(_rejection(error)) from None
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise NotAwaitingApproval("The order has ended.") from None
+        raise order_saga.WorkflowUnavailable() from error
+    await session.refresh(order)
+    return CheckoutRead.build(order, live)
 
 
 async def _cancel(

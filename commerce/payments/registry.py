@@ -69,6 +69,7 @@ def build_providers(
                 else ""
             ),
             settings.stripe_api_base,
+            send_receipt_fields=settings.stripe_send_receipt_fields,
         )
     if settings.paypal_client_id and settings.paypal_client_secret is not None:
         from commerce.payments.paypal_provider import SANDBOX_BASE_URL, PayPalPaymentProvider

@@ -73,6 +73,22 @@ def _raise_mapped(error: stripe.StripeError, what: str) -> NoReturn:
     raise PaymentError(f"stripe {what}: {type(error).__name__}") from error
 
 
+def _is_shoppers_payment_method(error: stripe.StripeError) -> bool:
+    if _is_transient(error) or not isinstance(error, stripe.InvalidRequestError):
+        return False
+    body = _error_body(error)
+    code = str(body.get("code") or error.code or "")
+    param = str(body.get("param") or getattr(error, "param", None) or "")
+    message = str(body.get("message") or "").lower()
+    return (
+        param == "payment_method"
+        or code.startswith("payment_method")
+        or "no such paymentmethod" in message
+        # Creating an intent refers to one resource only, the PaymentMethod: a 404 is it.
+        or error.http_status == 404
+    )
+
+
 def _get(obj: Any, name: str) -> Any:
     """An optional field of a StripeObject (they raise AttributeError for absent fields)."""
     return getattr(obj, name, None) if obj is not None else None
@@ -151,8 +167,10 @@ class StripePaymentProvider:
                 message=error.user_message or body.get("message"),
             )
         except stripe.StripeError as error:
-            if not _is_transient(error) and isinstance(error, stripe.InvalidRequestError):
+            if _is_shoppers_payment_method(error):
                 # An unknown or unusable PaymentMethod comes from the shopper's side: decline.
+                # Any other invalid request is ours (a parameter Stripe refuses): an error for
+                # operations, not a decline the shopper could fix by paying again.
                 body = _error_body(error)
                 return Authorization(
                     status="declined",
