@@ -18,6 +18,10 @@ from models import (
     MovementReason,
     Product,
     ProductStatus,
+    ShippingMethod,
+    ShippingRate,
+    ShippingZone,
+    TaxRate,
     Variant,
     Vendor,
     VendorStatus,
@@ -25,6 +29,25 @@ from models import (
 )
 
 DEMO_MARKER_VENDOR = "northwind-outfitters"
+
+# VAT in basis points (standard, reduced) where the demo vendors ship, so a checkout works in
+# dev out of the box. Real shops set their own at /admin/tax-rates.
+_DEMO_TAX = {
+    "DE": (1900, 700),
+    "FR": (2000, 550),
+    "NL": (2100, 900),
+    "AT": (2000, 1000),
+    "BE": (2100, 600),
+    "IT": (2200, 1000),
+    "ES": (2100, 1000),
+    "IE": (2300, 1350),
+    "PL": (2300, 800),
+}
+# (code, name, handling days, transit min, transit max, amount, free over)
+_DEMO_SHIPPING = (
+    ("standard", "Standard", 1, 2, 5, 490, 5000),
+    ("express", "Express", 0, 1, 1, 1290, None),
+)
 
 
 @dataclass(frozen=True)
@@ -147,6 +170,33 @@ class SeedResult:
     variants: int
 
 
+async def _demo_shipping(session: AsyncSession, vendor: Vendor) -> None:
+    zone = ShippingZone(vendor_id=vendor.id, name="Europe", countries=sorted(_DEMO_TAX))
+    session.add(zone)
+    await session.flush()
+    for code, name, handling, fastest, slowest, amount, free_over in _DEMO_SHIPPING:
+        method = ShippingMethod(
+            vendor_id=vendor.id,
+            code=code,
+            name=name,
+            handling_days=handling,
+            transit_days_min=fastest,
+            transit_days_max=slowest,
+        )
+        session.add(method)
+        await session.flush()
+        session.add(
+            ShippingRate(
+                method_id=method.id,
+                zone_id=zone.id,
+                min_weight_grams=0,
+                amount=amount,
+                currency="EUR",
+                free_over_amount=free_over,
+            )
+        )
+
+
 async def seed_demo_catalog(session: AsyncSession) -> SeedResult:
     """Load the demo catalog once. A no-op when it is already there, so safe to retry."""
     existing = await session.scalar(select(Vendor.id).where(Vendor.slug == DEMO_MARKER_VENDOR))
@@ -179,6 +229,7 @@ async def seed_demo_catalog(session: AsyncSession) -> SeedResult:
             vendor_id=vendor.id, code="main", name="Main warehouse", is_default=True
         )
         session.add(warehouse)
+        await _demo_shipping(session, vendor)
         await session.flush()
         for item in catalog:
             product = Product(
@@ -230,6 +281,14 @@ async def seed_demo_catalog(session: AsyncSession) -> SeedResult:
                     )
                 )
                 variants += 1
+    for country, (standard, reduced) in _DEMO_TAX.items():
+        for tax_class, rate in (("standard", standard), ("reduced", reduced)):
+            # A rate set up by hand before the demo was loaded is kept.
+            await session.execute(
+                insert(TaxRate)
+                .values(country=country, tax_class=tax_class, rate_bp=rate)
+                .on_conflict_do_nothing()
+            )
     await session.flush()
     # Searchable as soon as the indexer drains the outbox.
     await enqueue_reindex(session, product_ids)

@@ -28,6 +28,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -165,7 +166,13 @@ async def receive_webhook(
         raise UnknownWebhookProvider(f"No payment provider {provider!r} is configured here.")
     body = await _read_body(request)
     event = await _verify(implementation, provider, body, request)
+    return await accept(session, temporal, provider=provider, event=event)
 
+
+async def accept(
+    session: AsyncSession, temporal: Client, *, provider: str, event: WebhookEvent
+) -> WebhookReceived:
+    """Store a verified event once (committed), then signal its order's workflow."""
     recorded = await webhooks.record_event(session, provider=provider, event=event)
     # Stored before anyone is told: a failed signal below must not lose the event.
     await session.commit()

@@ -586,6 +586,25 @@ class TestPaymentProvider:
 
     # --- the shopper, and what tests look at --------------------------------------------
 
+    async def complete_challenge_with_secret(
+        self, client_secret: str, *, succeeded: bool = True
+    ) -> SignedWebhook:
+        """``complete_challenge`` as the shopper's browser calls it: with the client secret the
+        checkout handed out (as Stripe.js does), which names the payment and proves the caller
+        may act on it. A wrong secret is ``invalid_client_secret``."""
+        payment_id, marker, _ = client_secret.rpartition("_secret_")
+        if not marker or not payment_id.startswith("pay_test_"):
+            raise PaymentDeclined(
+                "not a test payment client secret", reason="invalid_client_secret"
+            )
+        async with self._store.locked(_payment_lock(payment_id)) as tx:
+            payment = await _load_payment(tx, payment_id)
+        if payment is None or not hmac.compare_digest(payment.client_secret, client_secret):
+            raise PaymentDeclined(
+                "not a test payment client secret", reason="invalid_client_secret"
+            )
+        return await self.complete_challenge(payment_id, succeeded=succeeded)
+
     async def complete_challenge(
         self, payment_id: str, *, succeeded: bool = True, event_id: str | None = None
     ) -> SignedWebhook:

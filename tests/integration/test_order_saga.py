@@ -8,11 +8,15 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
+from commerce.demo import seed_demo_catalog
 from commerce.payments import WebhookEvent
-from tests.order_harness import Platform, platform
+from models import InventoryLevel, Variant, Vendor
+from tests.order_harness import Platform, Shop, platform
 from workflows.order_types import order_workflow_id, shipment_workflow_id
 
 pytestmark = pytest.mark.slow
@@ -389,3 +393,55 @@ async def test_checkout_refuses_bad_requests(shop_platform: Platform) -> None:
     unknown = await p.checkout(account, "tok_ok", provider="bitcoin")
     assert (unknown.status_code, unknown.json()["code"]) == (422, "unknown_payment_provider")
     assert (await p.client.get("/orders", headers=account.headers)).json()["items"] == []
+
+
+async def test_3ds_completed_on_the_test_providers_challenge_page(shop_platform: Platform) -> None:
+    p = shop_platform
+    account = await p.shopper()
+    await p.add(account, p.shop.mug, 1)
+    body = (await p.checkout(account, "tok_3ds")).json()
+    secret = body["payment"]["next_action"]["client_secret"]
+
+    wrong = await p.client.post(
+        "/test-payments/challenge", json={"client_secret": secret[:-4] + "0000"}
+    )
+    assert (wrong.status_code, wrong.json()["code"]) == (404, "test_payment_not_found")
+    passed = await p.client.post("/test-payments/challenge", json={"client_secret": secret})
+    assert passed.status_code == 200, passed.text
+    await p.wait_for(body["order_id"], "confirmed")
+    again = await p.client.post("/test-payments/challenge", json={"client_secret": secret})
+    assert (again.status_code, again.json()["code"]) == (409, "no_challenge_pending")
+
+
+async def test_the_demo_catalog_can_be_bought_from_out_of_the_box(
+    fresh_database_url: str, temporal_env: WorkflowEnvironment, temporal_address: str
+) -> None:
+    """`emporium dev` seeds tax rates and shipping with the demo catalog: a checkout works."""
+
+    async def demo(sessionmaker: async_sessionmaker[AsyncSession]) -> Shop:
+        async with sessionmaker.begin() as session:
+            await seed_demo_catalog(session)
+            vendors = (await session.scalars(select(Vendor).order_by(Vendor.slug))).all()
+            first, second = vendors[0], vendors[1]
+            variants = {
+                vendor.id: await session.scalar(
+                    select(Variant.id)
+                    .join(InventoryLevel, InventoryLevel.variant_id == Variant.id)
+                    .where(Variant.vendor_id == vendor.id, InventoryLevel.on_hand > 5)
+                    .order_by(Variant.sku)
+                    .limit(1)
+                )
+                for vendor in (first, second)
+            }
+        return Shop(first, second, variants[first.id], variants[second.id], coupon="NONE")
+
+    async with platform(fresh_database_url, temporal_env.client, temporal_address, shop=demo) as p:
+        account = await p.shopper()
+        await p.add(account, p.shop.tee, 1)
+        await p.add(account, p.shop.mug, 1)
+        summary = (await p.client.get("/checkout/summary", headers=account.headers)).json()
+        assert summary["problems"] == []
+        answer = await p.checkout(account, "tok_ok")
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["status"] == "confirmed"
+        assert answer.json()["grand_total"] == summary["grand_total"]
