@@ -505,6 +505,18 @@ class OrderActivities:
                 payment_id = replay.provider_payment_id if replay.status != "declined" else None
             except PaymentDeclined:
                 payment_id = None
+            else:
+                # Now we know what the lost answer was: record it before undoing it.
+                async with self._sessionmaker.begin() as session:
+                    payment = await order_payments.get_attempt(
+                        session, order_id=order_id, attempt=params.attempt
+                    )
+                    await order_payments.record_authorization(
+                        session, payment=payment, authorization=replay
+                    )
+                    payment = await order_payments.get_attempt(
+                        session, order_id=order_id, attempt=params.attempt
+                    )
         if payment.status in (PaymentStatus.DECLINED, PaymentStatus.FAILED, PaymentStatus.VOIDED):
             return CompensatePaymentOutput("nothing")
         if payment_id is None:

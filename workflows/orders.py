@@ -138,6 +138,9 @@ class OrderWorkflow:
         self._shipped_vendors: set[str] = set()
         self._compensations: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
         self._problems: list[str] = []
+        # Attempts whose outcome at the provider is unknown (its answer never came): whatever
+        # they may hold is released once another attempt has paid.
+        self._uncertain: list[tuple[int, str]] = []
 
     # --- handlers -----------------------------------------------------------------------
 
@@ -295,6 +298,12 @@ class OrderWorkflow:
         await self._run("commit_inventory", order)
         self._check_cancel()
         await self._run("confirm_order", order)
+        for earlier, token in self._uncertain:
+            await self._run(
+                "compensate_payment",
+                CompensatePaymentInput(self._params.order_id, earlier, token),
+                forever=True,
+            )
         self._status = "confirmed"
         self._deadline = None
         self._upsert_status()
@@ -352,6 +361,7 @@ class OrderWorkflow:
             # The provider stayed unreachable through every retry, or is not offered: this
             # attempt failed; the shopper may try again (maybe another way).
             self._set_payment(status="failed", decline_code=_error_type(error) or "unavailable")
+            self._uncertain.append((attempt, token))
             return "declined"
         self._note_ids(result.provider_payment_id)
         for event in result.early_events:

@@ -445,3 +445,44 @@ async def test_the_demo_catalog_can_be_bought_from_out_of_the_box(
         assert answer.status_code == 201, answer.text
         assert answer.json()["status"] == "confirmed"
         assert answer.json()["grand_total"] == summary["grand_total"]
+
+
+async def test_transient_provider_errors_are_retried_then_give_up(
+    shop_platform: Platform,
+) -> None:
+    p = shop_platform
+    account = await p.shopper()
+    await p.add(account, p.shop.tee, 1)
+    # Two network failures, then the authorization goes through on the same key.
+    flaky = await p.checkout(account, "tok_flaky_2")
+    assert flaky.json()["status"] == "confirmed", flaky.text
+    payment = (await p.payments(flaky.json()["order_id"]))[0]
+    assert (payment.attempt, payment.status.value) == (1, "captured")
+
+    # A provider down for longer than the retry budget (8 tries) fails the attempt, which the
+    # shopper may retry like a decline.
+    await p.add(account, p.shop.tee, 1)
+    down = await p.checkout(account, "tok_flaky_11")
+    body = down.json()
+    assert body["status"] == "awaiting_payment", down.text
+    assert body["payment"]["status"] == "failed"
+    retried = await p.client.post(
+        f"/orders/{body['order_id']}/payment",
+        headers=account.headers,
+        json={"payment_provider": "test", "payment_token": "tok_ok"},
+    )
+    assert retried.json()["status"] == "confirmed", retried.text
+    assert await p.stock(p.shop.tee) == (8, 0)
+
+    # Whatever the unanswered attempt may have held is asked for again (same key) and
+    # released: here the provider, back up, had authorized it; it ends voided.
+    async def first_attempt_released() -> bool:
+        first = (await p.payments(body["order_id"]))[0]
+        return first.status.value == "voided"
+
+    await p.eventually(first_attempt_released)
+    first = (await p.payments(body["order_id"]))[0]
+    assert first.provider_payment_id is not None
+    state = await p.provider.inspect(first.provider_payment_id)
+    assert state is not None
+    assert (state.state, state.captures) == ("voided", 0)
