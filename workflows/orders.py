@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         PaymentEventSignal,
         PaymentView,
         RetryPaymentRequest,
+        order_workflow_id,
         shipment_workflow_id,
     )
     from workflows.search_attributes import ORDER_STATUS, PAYMENT_PROVIDER
@@ -99,15 +100,16 @@ class ShipmentWorkflow:
         )
         workflow.set_current_details("The vendor has been notified; waiting for shipment.")
         await workflow.wait_condition(lambda: self._shipped)
+        # The order stops being cancellable as a whole once any part has shipped.
+        await workflow.get_external_workflow_handle(order_workflow_id(params.order_id)).signal(
+            "shipment_shipped", params.vendor_id
+        )
         return "shipped"
 
     @workflow.signal
     def mark_shipped(self) -> None:
+        """The vendor handed the parcel over (sent by the fulfilment steps)."""
         self._shipped = True
-
-    @workflow.query
-    def vendor_notified(self) -> bool:
-        return True
 
 
 @workflow.defn

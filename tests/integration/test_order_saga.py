@@ -486,3 +486,28 @@ async def test_transient_provider_errors_are_retried_then_give_up(
     state = await p.provider.inspect(first.provider_payment_id)
     assert state is not None
     assert (state.state, state.captures) == ("voided", 0)
+
+
+async def test_an_order_with_a_shipped_part_cannot_be_cancelled(shop_platform: Platform) -> None:
+    p = shop_platform
+    account = await p.shopper()
+    await p.add(account, p.shop.tee, 1)
+    await p.add(account, p.shop.mug, 1)
+    order_id = (await p.checkout(account, "tok_ok")).json()["order_id"]
+    await p.wait_for(order_id, "confirmed")
+
+    async def parts_started() -> bool:
+        return sum(e.startswith("vendor_notified:") for e in await p.events(order_id)) == 2
+
+    await p.eventually(parts_started)
+    child = p.temporal.get_workflow_handle(shipment_workflow_id(order_id, str(p.shop.north.id)))
+    await child.signal("mark_shipped")
+    assert await child.result() == "shipped"
+
+    async def refused() -> bool:
+        answer = await p.client.post(f"/orders/{order_id}/cancel", headers=account.headers, json={})
+        return answer.status_code == 409 and answer.json()["code"] == "order_not_cancellable"
+
+    await p.eventually(refused)
+    assert (await p.order(order_id)).status.value == "confirmed"
+    assert await p.stock(p.shop.tee) == (9, 0)
