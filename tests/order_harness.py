@@ -186,21 +186,36 @@ class Platform:
             return int(used or 0)
 
 
-async def _ship(session: AsyncSession, vendor: Vendor, *, code: str, amount: int) -> None:
+async def add_shipping(
+    session: AsyncSession,
+    vendor: Vendor,
+    *,
+    code: str,
+    amount: int,
+    handling: int = 1,
+    transit: tuple[int, int] = (2, 4),
+    free_over: int | None = None,
+) -> None:
+    """One shipping method of ``vendor`` to Germany and France, at a flat EUR rate."""
     zone = ShippingZone(vendor_id=vendor.id, name=f"EU-{code}", countries=["DE", "FR"])
     method = ShippingMethod(
         vendor_id=vendor.id,
         code=code,
         name=code.title(),
-        handling_days=1,
-        transit_days_min=2,
-        transit_days_max=4,
+        handling_days=handling,
+        transit_days_min=transit[0],
+        transit_days_max=transit[1],
     )
     session.add_all([zone, method])
     await session.flush()
     session.add(
         ShippingRate(
-            method_id=method.id, zone_id=zone.id, min_weight_grams=0, amount=amount, currency="EUR"
+            method_id=method.id,
+            zone_id=zone.id,
+            min_weight_grams=0,
+            amount=amount,
+            currency="EUR",
+            free_over_amount=free_over,
         )
     )
 
@@ -226,8 +241,8 @@ async def make_shop(
             variants=[VariantSpec("S-MUG", 1200, stock=mug_stock)],
         )
         session.add(TaxRate(country="DE", tax_class="standard", rate_bp=1900))
-        await _ship(session, north, code="standard", amount=490)
-        await _ship(session, south, code="parcel", amount=590)
+        await add_shipping(session, north, code="standard", amount=490)
+        await add_shipping(session, south, code="parcel", amount=590)
         coupon = f"SAVE{uuid.uuid4().hex[:6].upper()}"
         session.add(
             Promotion(

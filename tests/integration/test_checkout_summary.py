@@ -16,21 +16,11 @@ from models import (
     Promotion,
     PromotionKind,
     PromotionScope,
-    ShippingMethod,
-    ShippingRate,
-    ShippingZone,
     TaxRate,
     Vendor,
 )
 from tests.catalog_factories import VariantSpec, make_product, make_vendor
-
-BERLIN = {
-    "name": "Ada Buyer",
-    "line1": "Unter den Linden 1",
-    "city": "Berlin",
-    "postal_code": "10117",
-    "country": "DE",
-}
+from tests.order_harness import BERLIN, add_shipping
 
 
 @dataclass
@@ -41,39 +31,6 @@ class Shop:
     book: str
     mug: str
     coupon: str
-
-
-async def _ship(
-    session: AsyncSession,
-    vendor: Vendor,
-    *,
-    code: str,
-    handling: int,
-    transit: tuple[int, int],
-    amount: int,
-    free_over: int | None = None,
-) -> None:
-    zone = ShippingZone(vendor_id=vendor.id, name=f"EU-{code}", countries=["DE", "FR"])
-    method = ShippingMethod(
-        vendor_id=vendor.id,
-        code=code,
-        name=code.title(),
-        handling_days=handling,
-        transit_days_min=transit[0],
-        transit_days_max=transit[1],
-    )
-    session.add_all([zone, method])
-    await session.flush()
-    session.add(
-        ShippingRate(
-            method_id=method.id,
-            zone_id=zone.id,
-            min_weight_grams=0,
-            amount=amount,
-            currency="EUR",
-            free_over_amount=free_over,
-        )
-    )
 
 
 @pytest.fixture
@@ -99,11 +56,11 @@ async def shop(db_session: AsyncSession) -> Shop:
             TaxRate(country="DE", tax_class="reduced", rate_bp=700),
         ]
     )
-    await _ship(
+    await add_shipping(
         db_session, north, code="standard", handling=2, transit=(2, 4), amount=490, free_over=10_000
     )
-    await _ship(db_session, north, code="express", handling=1, transit=(1, 1), amount=990)
-    await _ship(db_session, south, code="parcel", handling=1, transit=(3, 5), amount=590)
+    await add_shipping(db_session, north, code="express", handling=1, transit=(1, 1), amount=990)
+    await add_shipping(db_session, south, code="parcel", handling=1, transit=(3, 5), amount=590)
     code = f"SAVE{uuid.uuid4().hex[:6].upper()}"
     db_session.add(
         Promotion(

@@ -9,11 +9,7 @@ and sign them with the endpoint secret exactly as Stripe does.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -29,7 +25,9 @@ from tests.stripe_server import (
     CARD_OK,
     LocalStripe,
     localstripe,  # noqa: F401 - the session fixture
+    stripe_event,
 )
+from tests.stripe_server import stripe_signed as sign_like_stripe
 
 pytestmark = [
     pytest.mark.slow,
@@ -86,26 +84,7 @@ async def paypal_platform(
 
 
 def stripe_signed(payload: bytes, secret: str = STRIPE_WEBHOOK_SECRET) -> dict[str, str]:
-    """Sign exactly as Stripe does: t=<unix>,v1=HMAC-SHA256(secret, f"{t}.{payload}")."""
-    timestamp = int(time.time())
-    signature = hmac.new(
-        secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256
-    ).hexdigest()
-    return {"Stripe-Signature": f"t={timestamp},v1={signature}", "Content-Type": "application/json"}
-
-
-def stripe_event(event_type: str, obj: dict[str, Any]) -> bytes:
-    return json.dumps(
-        {
-            "id": f"evt_{uuid.uuid4().hex[:24]}",
-            "object": "event",
-            "type": event_type,
-            "created": int(time.time()),
-            "livemode": False,
-            "api_version": "2024-06-20",
-            "data": {"object": obj},
-        }
-    ).encode()
+    return sign_like_stripe(payload, secret)
 
 
 def stripe_get(server: LocalStripe, path: str, **params: str) -> dict[str, Any]:

@@ -51,7 +51,9 @@ from tests.stripe_server import (
     CARD_OK,
     LocalStripe,
     localstripe,  # noqa: F401 - the session fixture
+    stripe_event,
 )
+from tests.stripe_server import stripe_signed as sign_like_stripe
 
 # stripe 16's HTTPXClient posts its form body as data=bytes, which httpx 0.28 deprecates.
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
@@ -887,26 +889,7 @@ def test_stripe_error_mapping(error: stripe.StripeError, expected: type[Exceptio
 def stripe_signed(
     payload: bytes, secret: str = WEBHOOK_SECRET, at: int | None = None
 ) -> dict[str, str]:
-    """Sign exactly as Stripe does: t=<unix>,v1=HMAC-SHA256(secret, f"{t}.{payload}")."""
-    timestamp = int(time.time()) if at is None else at
-    signature = hmac.new(
-        secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256
-    ).hexdigest()
-    return {"Stripe-Signature": f"t={timestamp},v1={signature}"}
-
-
-def stripe_event(event_type: str, obj: dict[str, Any]) -> bytes:
-    return json.dumps(
-        {
-            "id": f"evt_{uuid.uuid4().hex[:24]}",
-            "object": "event",
-            "type": event_type,
-            "created": int(time.time()),
-            "livemode": False,
-            "api_version": "2024-06-20",
-            "data": {"object": obj},
-        }
-    ).encode()
+    return sign_like_stripe(payload, secret, at)
 
 
 @pytest.mark.parametrize(
