@@ -185,6 +185,40 @@ class Settings(BaseSettings):
         "two) is started by the worker after this long.",
     )
 
+    # --- Fulfilment and after-sales ----------------------------------------------------------
+    shipment_accept_within_s: float = Field(
+        default=172_800.0,
+        gt=0,
+        description="How long a vendor has to accept its part of a paid order before that part "
+        "is cancelled and refunded.",
+    )
+    return_response_within_s: float = Field(
+        default=259_200.0,
+        gt=0,
+        description="How long a vendor has to approve or reject a return before it is "
+        "approved automatically.",
+    )
+    dispute_evidence_within_s: float = Field(
+        default=604_800.0,
+        gt=0,
+        description="Evidence deadline of a dispute when the provider does not give one.",
+    )
+    platform_commission_bp: int = Field(
+        default=1000,
+        ge=0,
+        le=10_000,
+        description="The platform's commission on each vendor sale, in basis points.",
+    )
+    payout_interval_s: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="How often the payout schedule pays vendors what is past the return window.",
+    )
+    carrier_webhook_secret: SecretStr = Field(
+        default=SecretStr("whsec_emporium_carrier"),
+        description="HMAC secret of carrier tracking webhooks (the simulated carrier's in dev).",
+    )
+
     # --- Payment providers ----------------------------------------------------------------
     test_payments_enabled: bool | None = Field(
         default=None,

@@ -129,6 +129,12 @@ class OrderLine(UUIDPrimaryKey, Base):
             "subtotal >= 0 AND discount >= 0 AND discount <= subtotal AND tax >= 0",
             name="amounts_consistent",
         ),
+        # Units cancelled before shipping and units returned never exceed what was bought.
+        CheckConstraint(
+            "cancelled_quantity >= 0 AND returned_quantity >= 0 "
+            "AND cancelled_quantity + returned_quantity <= quantity",
+            name="quantities_within_bought",
+        ),
     )
 
     order_id: Mapped[uuid.UUID] = mapped_column(
@@ -151,6 +157,8 @@ class OrderLine(UUIDPrimaryKey, Base):
     tax: Mapped[int] = mapped_column(BigInteger)
     tax_rate_bp: Mapped[int] = mapped_column(Integer)
     total: Mapped[int] = mapped_column(BigInteger)
+    cancelled_quantity: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    returned_quantity: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class OrderDiscount(Base):
