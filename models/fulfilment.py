@@ -143,6 +143,9 @@ class Refund(UUIDPrimaryKey, Timestamps, Base):
     requested_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )
+    # Who asked, made unique: the same request (a retried activity, a double click) is the
+    # same refund, e.g. "return:{return_id}" or "unaccepted:{order_id}:{vendor_id}".
+    request_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 

@@ -242,6 +242,8 @@ def upgrade() -> None:
             name=op.f("fk_refunds_vendor_id_vendors"),
             ondelete="RESTRICT",
         ),
+        sa.Column("request_key", sa.String(length=200), nullable=True),
+        sa.UniqueConstraint("request_key", name=op.f("uq_refunds_request_key")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_refunds")),
     )
     op.create_index("ix_refunds_order", "refunds", ["order_id"], unique=False)
