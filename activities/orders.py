@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from commerce import order_payments, orders, promotions
+from commerce import invoices, ledger, order_payments, orders, promotions
 from commerce.catalog import inventory
 from commerce.mail import queue_mail
 from commerce.order_mail import order_closed, order_confirmation, queue_vendor_new_order
@@ -150,10 +150,12 @@ class OrderActivities:
         providers: PaymentProviders,
         *,
         storefront_url: str,
+        commission_bp: int,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._providers = providers
         self._storefront_url = storefront_url
+        self._commission_bp = commission_bp
 
     def _provider(self, name: str) -> object:
         provider = self._providers.get(name)
@@ -259,6 +261,11 @@ class OrderActivities:
             if moved:
                 await promotions.confirm_usage(session, order_id=order_id)
                 await orders.remove_ordered_items(session, order=order)
+                # The vendors' sales (less commission) and their invoices, with the status.
+                await ledger.record_sale(
+                    session, order_id=order_id, commission_bp=self._commission_bp
+                )
+                await invoices.issue_invoices(session, order_id=order_id)
                 if order.contact_email:
                     await queue_mail(
                         session,

@@ -22,15 +22,21 @@ from api.routes import (
     carts,
     categories_admin,
     checkout,
+    disputes,
     health,
     inventory,
+    invoices,
+    ledger,
     me,
     orders,
     payment_methods,
     problems,
     promotions,
+    refunds,
+    returns,
     reviews,
     search,
+    shipments,
     shipping,
     social,
     storefront,
@@ -119,6 +125,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         vendor_products,
         inventory,
         shipping,
+        shipments,
+        refunds,
+        returns,
+        disputes,
+        invoices,
+        ledger,
         carts,
         checkout,
         orders,
@@ -131,6 +143,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(module.router)
     app.include_router(orders.admin_router)
+    app.include_router(invoices.admin_router)
+    app.include_router(ledger.admin_router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

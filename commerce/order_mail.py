@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.mail import EmailMessage, queue_mail
 from commerce.orders import OrderDetail, format_money
-from models import Order, User, Vendor, VendorMembership, VendorRole
+from models import Order, PlatformRole, Shipment, User, Vendor, VendorMembership, VendorRole
 
 
 def _short(order_id: uuid.UUID) -> str:
@@ -126,3 +126,87 @@ async def queue_vendor_new_order(
     for to in recipients:
         await queue_mail(session, vendor_new_order(to=to, vendor=vendor, detail=detail))
     return len(recipients)
+
+
+def shipment_mail(
+    *, to: str, order: Order, shipment: Shipment, vendor_name: str, kind: str
+) -> EmailMessage:
+    """Shipped (with tracking), delivered, or cancelled because the seller did not accept."""
+    short = _short(order.id)
+    if kind == "shipped":
+        eta = shipment.estimated_delivery_latest
+        text = (
+            f"Your items from {vendor_name} (order {short}) are on their way.\n\n"
+            f"Carrier: {shipment.carrier}\nTracking number: {shipment.tracking_number}\n"
+            + (f"Expected by: {eta.isoformat()}\n" if eta else "")
+            + "\nThe Emporium team\n"
+        )
+        subject = f"Order {short}: shipped"
+    elif kind == "delivered":
+        text = (
+            f"Your items from {vendor_name} (order {short}) have been delivered.\n\n"
+            "Something not right? You can ask for a return from your order page.\n\n"
+            "The Emporium team\n"
+        )
+        subject = f"Order {short}: delivered"
+    else:
+        text = (
+            f"{vendor_name} could not confirm your items of order {short} in time, so that "
+            "part of the order is cancelled. Its price is being refunded to the way you "
+            "paid.\n\nThe Emporium team\n"
+        )
+        subject = f"Order {short}: part cancelled"
+    return EmailMessage(to=to, subject=subject, text=text, template=f"order_{kind}")
+
+
+async def queue_shipment_mail(
+    session: AsyncSession,
+    *,
+    to: str,
+    order: Order,
+    shipment: Shipment,
+    vendor: Vendor | None,
+    kind: str,
+) -> None:
+    name = vendor.name if vendor is not None else "The seller"
+    await queue_mail(
+        session, shipment_mail(to=to, order=order, shipment=shipment, vendor_name=name, kind=kind)
+    )
+    if kind == "unaccepted" and vendor is not None:
+        for address in await vendor_recipients(session, vendor=vendor):
+            await queue_mail(
+                session,
+                EmailMessage(
+                    to=address,
+                    subject=f"Order {_short(order.id)}: cancelled, not accepted in time",
+                    text=(
+                        f"{vendor.name} did not accept its part of order {_short(order.id)} "
+                        "in time. It has been cancelled and refunded to the shopper.\n\n"
+                        "The Emporium team\n"
+                    ),
+                    template="vendor_part_unaccepted",
+                ),
+            )
+        for address in await operations_recipients(session):
+            await queue_mail(
+                session,
+                EmailMessage(
+                    to=address,
+                    subject=f"Unaccepted order part: {order.id}",
+                    text=(
+                        f"Vendor {vendor.name} ({vendor.id}) missed the acceptance deadline "
+                        f"of order {order.id}; its part was cancelled and refunded.\n"
+                    ),
+                    template="ops_part_unaccepted",
+                ),
+            )
+
+
+async def operations_recipients(session: AsyncSession) -> list[str]:
+    """Every active admin and operations user's address."""
+    rows = await session.scalars(
+        select(User.email)
+        .where(User.platform_role.in_([PlatformRole.ADMIN, PlatformRole.OPERATIONS]))
+        .order_by(User.email)
+    )
+    return [email for email in rows.all() if email]

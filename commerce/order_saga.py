@@ -65,6 +65,8 @@ def timings(settings: Settings) -> CheckoutTimings:
         retry_initial_s=settings.activity_retry_initial_s,
         retry_max_s=settings.activity_retry_max_s,
         payment_retry_max_attempts=settings.payment_retry_max_attempts,
+        shipment_accept_within_s=settings.shipment_accept_within_s,
+        tracking_recheck_s=settings.tracking_recheck_s,
     )
 
 

@@ -609,8 +609,12 @@ class TrackingEvent:
     carrier: str
     event_id: str  # the carrier's own id: stored unique, so a replayed webhook is a no-op
     tracking_number: str
-    status: str  # "in_transit", "delivered", "exception", ...
+    status: str  # "in_transit", "out_for_delivery", "delivered", "exception"
     occurred_at: datetime
+    detail: str | None = None
+    location: str | None = None
+    # The carrier's new estimate, when it gives one.
+    estimated_delivery: date | None = None
 
 
 class Carrier(Protocol):

@@ -192,6 +192,12 @@ class Settings(BaseSettings):
         description="How long a vendor has to accept its part of a paid order before that part "
         "is cancelled and refunded.",
     )
+    tracking_recheck_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How often a shipment's workflow re-reads its state, in case a nudge (a "
+        "signal after a webhook or a vendor's action) was lost.",
+    )
     return_response_within_s: float = Field(
         default=259_200.0,
         gt=0,

@@ -34,6 +34,8 @@ from models import (
     ShippingZone,
     TaxRate,
     Vendor,
+    VendorMembership,
+    VendorRole,
 )
 from tests.catalog_factories import VariantSpec, make_product, make_vendor
 from tests.conftest import _client_for, make_settings
@@ -313,3 +315,16 @@ async def _worker(
         return
     async with build_worker(temporal, settings, deps):
         yield
+
+
+async def vendor_owner(p: Platform, vendor: Vendor) -> Account:
+    """A signed-in owner of ``vendor`` (may accept, ship and cancel its parts)."""
+    async with p.sessionmaker() as session:
+        account = await sign_up(p.client, session)
+    async with p.sessionmaker.begin() as session:
+        session.add(
+            VendorMembership(
+                vendor_id=vendor.id, user_id=uuid.UUID(account.id), role=VendorRole.OWNER
+            )
+        )
+    return account

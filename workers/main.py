@@ -6,8 +6,9 @@ import asyncio
 import logging
 import signal
 
-from commerce import housekeeping, order_saga
+from commerce import disputes, housekeeping, order_saga, refund_saga
 from commerce.mail import MailDispatcher, transport_for
+from commerce.payout_schedule import ensure_payout_schedule
 from commerce.search.indexer import SearchIndexer, backend_for
 from core import database, temporal
 from core.settings import Settings
@@ -35,6 +36,10 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     try:
         client = await temporal.connect(settings)
         await temporal.ensure_search_attributes(client, settings.temporal_namespace)
+        if settings.environment != "production":
+            # Only the simulated payout provider exists: no real money moves to vendors yet,
+            # so production gets no schedule that would mark payouts paid.
+            await ensure_payout_schedule(client, settings)
         worker = build_worker(client, settings, deps)
         # The other halves of the transactional outboxes: mail, and search index updates,
         # both committed by the API or by activities.
@@ -45,6 +50,12 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
             tasks.create_task(indexer.run(stop, interval_s=1.0))
             tasks.create_task(housekeeping.run(deps.sessionmaker, stop))
             tasks.create_task(order_saga.run_reconciler(deps.sessionmaker, client, settings, stop))
+            tasks.create_task(
+                refund_saga.run_refund_reconciler(deps.sessionmaker, client, settings, stop)
+            )
+            tasks.create_task(
+                disputes.run_dispute_reconciler(deps.sessionmaker, client, settings, stop)
+            )
             log.info(
                 "worker started",
                 extra={

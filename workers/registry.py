@@ -10,13 +10,31 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.demo import DemoActivities
+from activities.disputes import DisputeActivities
 from activities.orders import OrderActivities
+from activities.payouts import PayoutActivities
+from activities.refunds import RefundActivities
+from activities.returns import ReturnActivities
+from activities.shipments import ShipmentActivities
 from commerce.payments.registry import PaymentProviders, build_providers
 from core.settings import Settings
 from workflows.demo import SeedDemoCatalogWorkflow
-from workflows.orders import OrderWorkflow, ShipmentWorkflow
+from workflows.disputes import DisputeWorkflow
+from workflows.orders import OrderWorkflow
+from workflows.payouts import PayoutWorkflow
+from workflows.refunds import RefundWorkflow
+from workflows.returns import ReturnWorkflow
+from workflows.shipments import ShipmentWorkflow
 
-WORKFLOWS: Sequence[type] = (SeedDemoCatalogWorkflow, OrderWorkflow, ShipmentWorkflow)
+WORKFLOWS: Sequence[type] = (
+    SeedDemoCatalogWorkflow,
+    OrderWorkflow,
+    ShipmentWorkflow,
+    RefundWorkflow,
+    ReturnWorkflow,
+    DisputeWorkflow,
+    PayoutWorkflow,
+)
 
 
 @dataclass(frozen=True)
@@ -26,6 +44,7 @@ class Dependencies:
     sessionmaker: async_sessionmaker[AsyncSession]
     providers: PaymentProviders
     storefront_url: str
+    commission_bp: int
 
     @classmethod
     def build(
@@ -35,6 +54,7 @@ class Dependencies:
             sessionmaker=sessionmaker,
             providers=build_providers(settings, sessionmaker),
             storefront_url=settings.storefront_url,
+            commission_bp=settings.platform_commission_bp,
         )
 
     async def aclose(self) -> None:
@@ -43,7 +63,19 @@ class Dependencies:
 
 def activities(deps: Dependencies) -> list[Callable[..., object]]:
     demo = DemoActivities(deps.sessionmaker)
-    orders = OrderActivities(deps.sessionmaker, deps.providers, storefront_url=deps.storefront_url)
+    orders = OrderActivities(
+        deps.sessionmaker,
+        deps.providers,
+        storefront_url=deps.storefront_url,
+        commission_bp=deps.commission_bp,
+    )
+    shipping = ShipmentActivities(deps.sessionmaker)
+    refunds = RefundActivities(
+        deps.sessionmaker,
+        deps.providers,
+        deps.storefront_url,
+        commission_bp=deps.commission_bp,
+    )
     return [
         demo.seed_demo_catalog,
         orders.reserve_inventory,
@@ -59,6 +91,22 @@ def activities(deps: Dependencies) -> list[Callable[..., object]]:
         orders.capture_payment,
         orders.compensate_payment,
         orders.notify_vendor,
+        shipping.open_shipment,
+        shipping.shipment_state,
+        shipping.cancel_unaccepted,
+        shipping.cancel_unshipped_parts,
+        shipping.completion_date,
+        shipping.complete_order,
+        refunds.create_refund,
+        refunds.describe_refund,
+        refunds.refund_at_provider,
+        refunds.restock_refund,
+        refunds.record_refund_in_ledger,
+        refunds.issue_refund_credit_notes,
+        refunds.notify_refund_issued,
+        *ReturnActivities(deps.sessionmaker).all(),
+        *DisputeActivities(deps.sessionmaker).all(),
+        PayoutActivities(deps.sessionmaker).run_payouts,
     ]
 
 

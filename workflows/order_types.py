@@ -33,6 +33,8 @@ class CheckoutTimings:
     retry_initial_s: float = 1.0
     retry_max_s: float = 60.0
     payment_retry_max_attempts: int = 8
+    shipment_accept_within_s: float = 172_800.0
+    tracking_recheck_s: float = 3600.0
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,27 +25,26 @@ with workflow.unsafe.imports_passed_through():
         AuthorizePaymentInput,
         CloseOrderInput,
         CompensatePaymentInput,
-        NotifyVendorInput,
         OrderActivities,
         OrderRef,
         PaymentOutcomeInput,
         PaymentRef,
         SetOrderStatusInput,
     )
+    from activities.shipments import CompletionInput, CompletionOutput, ShipmentActivities
     from workflows.order_types import (
         PAYMENT_EVENT_SIGNAL,
         CancelOrderRequest,
         CancelOrderResult,
-        CheckoutTimings,
         OrderStatusView,
         OrderWorkflowInput,
         PaymentEventSignal,
         PaymentView,
         RetryPaymentRequest,
-        order_workflow_id,
         shipment_workflow_id,
     )
     from workflows.search_attributes import ORDER_STATUS, PAYMENT_PROVIDER
+    from workflows.shipments import ShipmentWorkflow, ShipmentWorkflowInput
 
 #: Statuses from which a shopper or admin may still cancel (nothing has shipped).
 _CANCELLABLE = frozenset({"pending", "awaiting_payment", "confirmed"})
@@ -66,50 +65,6 @@ class _Abort(Exception):
 def _error_type(error: BaseException) -> str | None:
     cause = error.cause if isinstance(error, ActivityError | ChildWorkflowError) else error
     return cause.type if isinstance(cause, ApplicationError) else None
-
-
-@dataclass(frozen=True)
-class ShipmentWorkflowInput:
-    order_id: str
-    vendor_id: str
-    timings: CheckoutTimings
-
-
-@workflow.defn
-class ShipmentWorkflow:
-    """One vendor's part of a paid order: the vendor is told what to ship.
-
-    The fulfilment issue fills in the rest (acceptance, labels, tracking); for now the part
-    waits here, cancellable by its order, until it is shipped.
-    """
-
-    def __init__(self) -> None:
-        self._shipped = False
-
-    @workflow.run
-    async def run(self, params: ShipmentWorkflowInput) -> str:
-        timings = params.timings
-        await workflow.execute_activity_method(
-            OrderActivities.notify_vendor,
-            NotifyVendorInput(order_id=params.order_id, vendor_id=params.vendor_id),
-            start_to_close_timeout=timedelta(seconds=timings.activity_timeout_s),
-            retry_policy=RetryPolicy(
-                initial_interval=timedelta(seconds=timings.retry_initial_s),
-                maximum_interval=timedelta(seconds=timings.retry_max_s),
-            ),
-        )
-        workflow.set_current_details("The vendor has been notified; waiting for shipment.")
-        await workflow.wait_condition(lambda: self._shipped)
-        # The order stops being cancellable as a whole once any part has shipped.
-        await workflow.get_external_workflow_handle(order_workflow_id(params.order_id)).signal(
-            "shipment_shipped", params.vendor_id
-        )
-        return "shipped"
-
-    @workflow.signal
-    def mark_shipped(self) -> None:
-        """The vendor handed the parcel over (sent by the fulfilment steps)."""
-        self._shipped = True
 
 
 @workflow.defn
@@ -143,6 +98,8 @@ class OrderWorkflow:
         # Attempts whose outcome at the provider is unknown (its answer never came): whatever
         # they may hold is released once another attempt has paid.
         self._uncertain: list[tuple[int, str]] = []
+        self._parts_started = False
+        self._cancelling = False
 
     # --- handlers -----------------------------------------------------------------------
 
@@ -232,14 +189,30 @@ class OrderWorkflow:
 
     @workflow.update
     async def cancel(self, request: CancelOrderRequest) -> CancelOrderResult:
-        """Cancel before shipping: the compensations run, and this answers when they have."""
+        """Cancel before shipping: the compensations run, and this answers when they have.
+        Once the vendors have their parts, the database decides whether one has shipped
+        (a part may have shipped before its workflow told this one)."""
+        if (
+            self._status == "confirmed"
+            and self._parts_started
+            and workflow.patched("cancel-checks-shipped-parts")
+        ):
+            self._cancelling = True
+            try:
+                allowed = await self._run(
+                    "cancel_unshipped_parts", CompletionInput(self._params.order_id)
+                )
+            finally:
+                self._cancelling = False
+            if not allowed:
+                return CancelOrderResult(accepted=False, status=self._status)
         self._cancel = request
         await workflow.wait_condition(lambda: self._status in _FINAL)
         return CancelOrderResult(accepted=True, status=self._status)
 
     @cancel.validator
     def _validate_cancel(self, request: CancelOrderRequest) -> None:
-        if self._cancel is not None:
+        if self._cancel is not None or self._cancelling:
             raise ApplicationError("The order is already being cancelled.", type="NotCancellable")
         if self._status not in _CANCELLABLE or self._shipped_vendors:
             raise ApplicationError(
@@ -424,12 +397,19 @@ class OrderWorkflow:
             handles.append(
                 await workflow.start_child_workflow(
                     ShipmentWorkflow.run,
-                    ShipmentWorkflowInput(self._params.order_id, vendor_id, self._timings),
+                    ShipmentWorkflowInput(
+                        self._params.order_id,
+                        vendor_id,
+                        self._timings,
+                        accept_within_s=self._timings.shipment_accept_within_s,
+                        recheck_s=self._timings.tracking_recheck_s,
+                    ),
                     id=shipment_workflow_id(self._params.order_id, vendor_id),
                     parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
                     static_summary=f"Vendor {vendor_id}'s part of order {self._params.order_id}",
                 )
             )
+        self._parts_started = True
         self._details("Paid; the vendors are preparing the shipments.")
         all_done = asyncio.gather(*handles)
         await workflow.wait_condition(lambda: all_done.done() or self._cancel is not None)
@@ -439,6 +419,32 @@ class OrderWorkflow:
             # Wait for the parts to stop (a cancelled child is an expected outcome here).
             await asyncio.gather(*handles, return_exceptions=True)
             raise _Abort("cancelled", self._cancel_reason_text())
+        outcomes = [handle.result() for handle in handles]
+        if "delivered" not in outcomes:
+            # Every part was cancelled (not accepted, or every line cancelled) and refunded.
+            await self._run(
+                "close_order",
+                CloseOrderInput(self._params.order_id, "cancelled", "nothing_shipped", True),
+            )
+            self._status = "cancelled"
+            self._upsert_status()
+            return
+        self._status = "delivered"
+        self._upsert_status()
+        # Complete once the last return window has closed (returns run on their own).
+        completion: CompletionOutput = await self._run(
+            "completion_date", CompletionInput(self._params.order_id)
+        )
+        if completion.complete_at is not None:
+            wait_s = (
+                datetime.fromisoformat(completion.complete_at) - workflow.now()
+            ).total_seconds()
+            self._details("Delivered; completes when the return window closes.")
+            if wait_s > 0:
+                await workflow.sleep(wait_s)
+        await self._run("complete_order", CompletionInput(self._params.order_id))
+        self._status = "completed"
+        self._upsert_status()
 
     # --- compensation -------------------------------------------------------------------
 
@@ -485,8 +491,9 @@ class OrderWorkflow:
             maximum_interval=timedelta(seconds=timings.retry_max_s),
             maximum_attempts=timings.payment_retry_max_attempts if payment and not forever else 0,
         )
+        owner = ShipmentActivities if hasattr(ShipmentActivities, name) else OrderActivities
         return await workflow.execute_activity_method(
-            getattr(OrderActivities, name),
+            getattr(owner, name),
             arg,
             start_to_close_timeout=timedelta(seconds=timings.activity_timeout_s),
             retry_policy=retry,

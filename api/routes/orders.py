@@ -178,6 +178,8 @@ async def _cancel(
         if error.status == RPCStatusCode.NOT_FOUND:
             raise orders.OrderNotCancellable("The order has ended.") from None
         raise order_saga.WorkflowUnavailable() from error
+    if not result.accepted:
+        raise orders.OrderNotCancellable("Part of the order has shipped; cancel lines instead.")
     await session.refresh(order)
     log.info("order cancelled", extra={"order_id": str(order.id), "status": result.status})
     return CheckoutRead.build(order, None)

@@ -33,8 +33,9 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.access import Public
-from api.deps import PaymentProvidersDep, SessionDep, TemporalDep
+from api.deps import PaymentProvidersDep, SessionDep, SettingsDep, TemporalDep
 from api.problems import Problem
+from commerce import disputes
 from commerce.errors import DomainError
 from commerce.payments import webhooks
 from commerce.payments.provider import (
@@ -159,14 +160,23 @@ async def receive_webhook(
     session: SessionDep,
     providers: PaymentProvidersDep,
     temporal: TemporalDep,
+    settings: SettingsDep,
 ) -> WebhookReceived:
-    """Verify, store once (committed), then signal ``order:{id}``; see the module docstring."""
+    """Verify, store once (committed), then signal ``order:{id}``; see the module docstring.
+    A ``disputed`` event also opens the dispute and starts its workflow."""
     implementation = providers.get(provider)
     if implementation is None:
         raise UnknownWebhookProvider(f"No payment provider {provider!r} is configured here.")
     body = await _read_body(request)
     event = await _verify(implementation, provider, body, request)
-    return await accept(session, temporal, provider=provider, event=event)
+    received = await accept(session, temporal, provider=provider, event=event)
+    if event.status == "disputed":
+        # A chargeback: its own workflow freezes the vendors' payout of the order. On every
+        # delivery, duplicates included: a redelivery starts a workflow whose start failed.
+        await disputes.open_dispute_from_webhook(
+            session, temporal, settings, provider=provider, event=event
+        )
+    return received
 
 
 async def accept(

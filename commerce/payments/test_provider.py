@@ -21,8 +21,9 @@ The payment token chooses the behaviour:
   changes a payment.
 * ``tok_flaky_<N>`` - raises ``TransientPaymentError`` on the first N attempts with a given
   idempotency key, then authorizes (exercises activity retries; the count survives restarts).
-* ``tok_slow_capture_<MS>`` - authorizes; its capture is stored, then answers only after MS
-  milliseconds (a worker killed in that gap has captured without hearing about it).
+* ``tok_slow_capture_<MS>`` - authorizes; its capture (and each refund) is stored, then
+  answered only after MS milliseconds (a worker killed in that gap has captured or refunded
+  without hearing about it).
 
 Webhooks are signed like Stripe's: header ``Emporium-Test-Signature: t=<unix>,v1=<hex>`` where
 ``v1 = HMAC-SHA256(secret, f"{t}.{payload}")``.
@@ -553,6 +554,10 @@ class TestPaymentProvider:
             else:
                 outcome = await self._refund(tx, payment_id, amount, idempotency_key)
                 await _remember(tx, "refund", idempotency_key, fingerprint, outcome)
+                delay_ms = (await _require_payment(tx, payment_id)).capture_delay_ms
+        if replayed is None and delay_ms and isinstance(outcome, Refund):
+            # As for captures: stored, answered late (a worker may die in between).
+            await asyncio.sleep(delay_ms / 1000)
         return _deliver(outcome, Refund)
 
     async def _refund(

@@ -1,0 +1,120 @@
+"""The return's steps: thin activities over commerce.returns, each idempotent.
+
+Every move is a conditional update (``requested`` -> ``approved`` at the deadline, ``received``
+-> ``refunded`` once the refund succeeded) and the refund is created under the return's row
+lock with the request key ``return:{id}``, so a retried step finds its work done.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from commerce import orders, returns
+from commerce.errors import DomainError
+from models import ReturnRequest
+from workflows.returns import ReturnRef, ReturnState
+
+__all__ = ["ReturnActivities"]
+
+
+def _non_retryable(error: DomainError) -> ApplicationError:
+    return ApplicationError(
+        error.detail,
+        {"code": error.code, **error.extra},
+        type=type(error).__name__,
+        non_retryable=True,
+    )
+
+
+async def _state(session: AsyncSession, request: ReturnRequest) -> ReturnState:
+    found = await returns.detail(session, request=request)
+    return ReturnState(
+        return_id=str(request.id),
+        status=request.status.value,
+        refund_id=str(request.refund_id) if request.refund_id else None,
+        refund_status=found.refund.status.value if found.refund is not None else None,
+        auto_approved=request.auto_approved,
+    )
+
+
+class ReturnActivities:
+    """Steps of ``ReturnWorkflow``, built once per worker."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._sessionmaker = sessionmaker
+
+    @activity.defn
+    async def read_return(self, ref: ReturnRef) -> ReturnState:
+        """The return as stored now. An unknown return is final (``ReturnNotFound``)."""
+        async with self._sessionmaker() as session:
+            try:
+                request = await returns.get_return(session, return_id=uuid.UUID(ref.return_id))
+            except returns.ReturnNotFound as error:
+                raise _non_retryable(error) from None
+            return await _state(session, request)
+
+    @activity.defn
+    async def auto_approve_return(self, ref: ReturnRef) -> ReturnState:
+        """Approve a return still unanswered at its deadline (the shopper is emailed); a
+        decision stored first stands. The state either way."""
+        return_id = uuid.UUID(ref.return_id)
+        async with self._sessionmaker.begin() as session:
+            moved = await returns.auto_approve(session, return_id=return_id)
+            if moved:
+                activity.logger.info(
+                    "return approved automatically", extra={"return_id": ref.return_id}
+                )
+            return await _state(session, await returns.get_return(session, return_id=return_id))
+
+    @activity.defn
+    async def create_return_refund(self, ref: ReturnRef) -> str:
+        """Create the refund of a received return (or find the one made before); its id.
+        ``ReturnNotRefundable`` (final) when the money or the units went back another way;
+        the order's timeline says so."""
+        return_id = uuid.UUID(ref.return_id)
+        try:
+            async with self._sessionmaker.begin() as session:
+                refund = await returns.create_return_refund(session, return_id=return_id)
+                return str(refund.id)
+        except returns.ReturnNotRefundable as error:
+            await self._note_not_refundable(return_id, error)
+            raise _non_retryable(error) from None
+
+    async def _note_not_refundable(
+        self, return_id: uuid.UUID, error: returns.ReturnNotRefundable
+    ) -> None:
+        async with self._sessionmaker.begin() as session:
+            request = await returns.get_return(session, return_id=return_id, for_update=True)
+            event = f"return_not_refundable:{request.id}"
+            if not await orders.has_event(session, order_id=request.order_id, type=event):
+                await orders.add_event(
+                    session,
+                    order_id=request.order_id,
+                    type=event,
+                    detail=f"Return {returns.short(request.id)} received but not refunded: "
+                    f"{error.detail}",
+                    data={"return_id": str(request.id), **error.extra},
+                )
+
+    @activity.defn
+    async def complete_return(self, ref: ReturnRef) -> ReturnState:
+        """Mark the return refunded once its refund succeeded (the shopper is emailed); the
+        state, whatever the refund's outcome."""
+        return_id = uuid.UUID(ref.return_id)
+        async with self._sessionmaker.begin() as session:
+            request = await returns.complete(session, return_id=return_id)
+            return await _state(session, request)
+
+    def all(self) -> list[Callable[..., object]]:
+        """Every activity of the class, for the worker's registry."""
+        return [
+            self.read_return,
+            self.auto_approve_return,
+            self.create_return_refund,
+            self.complete_return,
+        ]

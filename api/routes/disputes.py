@@ -1,0 +1,197 @@
+"""Disputes (chargebacks): operations read them and record the bank's decision; vendors see
+the disputes on their orders. Disputes are opened by the provider's webhook
+(``commerce.disputes.open_dispute_from_webhook``), never through this API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.access import OperationsUser, VendorStaff
+from api.deps import SessionDep, SettingsDep, TemporalDep
+from api.problems import Problem
+from commerce import disputes
+from models import Dispute, DisputeStatus
+
+router = APIRouter(tags=["disputes"])
+
+
+class DisputeOutcomeCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    outcome: Literal["won", "lost"] = Field(description="The bank's decision")
+
+
+class VendorDebitRead(BaseModel):
+    vendor_id: uuid.UUID
+    amount: int = Field(description="The DISPUTE ledger entry: negative, in minor units")
+
+
+class DisputeRead(BaseModel):
+    id: uuid.UUID
+    order_id: uuid.UUID
+    payment_id: uuid.UUID
+    provider: str
+    provider_dispute_id: str
+    amount: int = Field(description="Disputed, in minor units of currency")
+    currency: str
+    reason: str | None
+    status: DisputeStatus = Field(description="open: the order's payouts are frozen")
+    evidence_due_at: datetime
+    closed_at: datetime | None
+    created_at: datetime
+    debits: list[VendorDebitRead] = Field(description="What a lost dispute took from vendors")
+
+    @classmethod
+    def build(cls, dispute: Dispute, debits: dict[uuid.UUID, int]) -> DisputeRead:
+        return cls(
+            id=dispute.id,
+            order_id=dispute.order_id,
+            payment_id=dispute.payment_id,
+            provider=dispute.provider,
+            provider_dispute_id=dispute.provider_dispute_id,
+            amount=dispute.amount,
+            currency=dispute.currency,
+            reason=dispute.reason,
+            status=dispute.status,
+            evidence_due_at=dispute.evidence_due_at,
+            closed_at=dispute.closed_at,
+            created_at=dispute.created_at,
+            debits=[
+                VendorDebitRead(vendor_id=vendor_id, amount=amount)
+                for vendor_id, amount in sorted(debits.items(), key=lambda item: str(item[0]))
+            ],
+        )
+
+
+class DisputePage(BaseModel):
+    items: list[DisputeRead]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null: last")
+
+
+class VendorDisputeRead(BaseModel):
+    """A dispute on one of the vendor's orders, as the vendor sees it."""
+
+    id: uuid.UUID
+    order_id: uuid.UUID
+    amount: int = Field(description="Disputed over the whole order, in minor units")
+    currency: str
+    status: DisputeStatus = Field(description="open: this order's earnings are on hold")
+    evidence_due_at: datetime
+    closed_at: datetime | None
+    created_at: datetime
+    debit: int = Field(description="What the dispute took from this vendor (0 unless lost)")
+
+
+class VendorDisputePage(BaseModel):
+    items: list[VendorDisputeRead]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null: last")
+
+
+Limit = Annotated[int, Query(ge=1, le=100)]
+Cursor = Annotated[str | None, Query(max_length=200)]
+
+
+def _page(found: list[Dispute], limit: int) -> tuple[list[Dispute], str | None]:
+    page = found[:limit]
+    more = len(found) > limit
+    return page, disputes.encode_cursor(page[-1]) if more and page else None
+
+
+@router.get("/admin/disputes", tags=["admin"])
+async def list_disputes(
+    _: OperationsUser,
+    session: SessionDep,
+    status: DisputeStatus | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> DisputePage:
+    """Disputes, newest first; ``status=open`` lists those freezing payouts."""
+    found = await disputes.list_disputes(
+        session,
+        status=status,
+        limit=limit + 1,
+        before=disputes.decode_cursor(cursor) if cursor else None,
+    )
+    page, next_cursor = _page(found, limit)
+    debits = await disputes.debits(session, dispute_ids=[dispute.id for dispute in page])
+    return DisputePage(
+        items=[DisputeRead.build(dispute, debits.get(dispute.id, {})) for dispute in page],
+        next_cursor=next_cursor,
+    )
+
+
+@router.get("/admin/disputes/{dispute_id}", tags=["admin"], responses={404: {"model": Problem}})
+async def read_dispute(
+    dispute_id: uuid.UUID, _: OperationsUser, session: SessionDep
+) -> DisputeRead:
+    dispute = await disputes.get_dispute(session, dispute_id=dispute_id)
+    debits = await disputes.debits(session, dispute_ids=[dispute.id])
+    return DisputeRead.build(dispute, debits.get(dispute.id, {}))
+
+
+@router.post(
+    "/admin/disputes/{dispute_id}/outcome",
+    tags=["admin"],
+    responses={
+        404: {"model": Problem, "description": "No such dispute"},
+        409: {"model": Problem, "description": "The dispute is already won or lost"},
+    },
+)
+async def record_outcome(
+    dispute_id: uuid.UUID,
+    body: DisputeOutcomeCreate,
+    _: OperationsUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    temporal: TemporalDep,
+) -> DisputeRead:
+    """Record the bank's decision. The freeze on the order's payouts ends now; the dispute's
+    workflow then debits the vendors if it was lost (nothing if won) and tells them. 409
+    ``dispute_closed`` when an outcome was recorded already."""
+    dispute = await disputes.record_outcome(session, dispute_id=dispute_id, outcome=body.outcome)
+    # Stored before the workflow is told: it reads the outcome, and finds it by itself
+    # should the signal not get through now.
+    await session.commit()
+    await disputes.tell_workflow(temporal, settings, dispute=dispute)
+    return DisputeRead.build(dispute, {})
+
+
+@router.get("/vendors/{vendor_id}/disputes")
+async def list_vendor_disputes(
+    staff: VendorStaff,
+    session: SessionDep,
+    status: DisputeStatus | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> VendorDisputePage:
+    """Disputes on the vendor's orders, newest first."""
+    found = await disputes.list_disputes(
+        session,
+        status=status,
+        vendor_id=staff.vendor_id,
+        limit=limit + 1,
+        before=disputes.decode_cursor(cursor) if cursor else None,
+    )
+    page, next_cursor = _page(found, limit)
+    debits = await disputes.debits(session, dispute_ids=[dispute.id for dispute in page])
+    return VendorDisputePage(
+        items=[
+            VendorDisputeRead(
+                id=dispute.id,
+                order_id=dispute.order_id,
+                amount=dispute.amount,
+                currency=dispute.currency,
+                status=dispute.status,
+                evidence_due_at=dispute.evidence_due_at,
+                closed_at=dispute.closed_at,
+                created_at=dispute.created_at,
+                debit=debits.get(dispute.id, {}).get(staff.vendor_id, 0),
+            )
+            for dispute in page
+        ],
+        next_cursor=next_cursor,
+    )

@@ -1,0 +1,187 @@
+"""Invoices and credit notes: the shopper's (of their own orders), a vendor's (the ones it
+issued, for its staff) and any of them for operations staff. JSON or PDF; someone else's
+invoice is 404, never 403."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from api.access import CurrentUser, OperationsUser, VendorStaff
+from api.deps import SessionDep
+from commerce import invoices, orders
+from models import Invoice, InvoiceKind
+
+router = APIRouter(tags=["invoices"])
+admin_router = APIRouter(prefix="/admin/invoices", tags=["admin"])
+
+PDF = "application/pdf"
+_PDF_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {PDF: {"schema": {"type": "string", "format": "binary"}}}}
+}
+
+
+class InvoiceSummaryRead(BaseModel):
+    """An invoice (kind ``invoice``) or credit note (``credit_note``): amounts in minor units
+    of ``currency``; a credit note's are what is credited, positive."""
+
+    id: uuid.UUID
+    kind: str = Field(description="`invoice` or `credit_note`")
+    number: str = Field(description="As printed, e.g. `NORTH-INV-000123`")
+    sequence_number: int = Field(description="The vendor's gapless sequence number per kind")
+    vendor_id: uuid.UUID
+    order_id: uuid.UUID
+    refund_id: uuid.UUID | None
+    currency: str
+    subtotal: int
+    tax: int
+    total: int
+    issued_at: datetime
+
+
+class InvoiceRead(InvoiceSummaryRead):
+    document: dict[str, Any] = Field(
+        description="The document as issued: seller, buyer, lines, shipping, totals "
+        "(lines' net + shipping = subtotal; total = subtotal + tax, or subtotal when prices "
+        "include tax); a credit note's refunded lines, adjustment and the invoice it corrects"
+    )
+
+
+class InvoiceList(BaseModel):
+    items: list[InvoiceSummaryRead]
+
+
+class InvoicePage(BaseModel):
+    items: list[InvoiceSummaryRead]
+    next_cursor: str | None
+
+
+def _summary(invoice: Invoice) -> InvoiceSummaryRead:
+    data = invoices.as_json(invoice)
+    data.pop("document")
+    return InvoiceSummaryRead.model_validate(data)
+
+
+def _read(invoice: Invoice) -> InvoiceRead:
+    return InvoiceRead.model_validate(invoices.as_json(invoice))
+
+
+async def _pdf(invoice: Invoice) -> Response:
+    body = await run_in_threadpool(invoices.render_pdf, invoice)
+    return Response(
+        content=body,
+        media_type=PDF,
+        headers={
+            "Content-Disposition": f'attachment; filename="{invoices.filename(invoice)}"',
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+# --- the shopper ---------------------------------------------------------------------------------
+
+
+@router.get("/orders/{order_id}/invoices")
+async def list_order_invoices(
+    order_id: uuid.UUID, principal: CurrentUser, session: SessionDep
+) -> InvoiceList:
+    """The invoices (one per seller) and credit notes of the shopper's own order."""
+    order = await orders.customer_order(session, order_id=order_id, customer_id=principal.user_id)
+    found = await invoices.list_for_order(session, order_id=order.id)
+    return InvoiceList(items=[_summary(invoice) for invoice in found])
+
+
+@router.get("/invoices/{invoice_id}")
+async def read_invoice(
+    invoice_id: uuid.UUID, principal: CurrentUser, session: SessionDep
+) -> InvoiceRead:
+    """An invoice or credit note of one of the shopper's orders."""
+    invoice = await invoices.get_for_customer(
+        session, invoice_id=invoice_id, customer_id=principal.user_id
+    )
+    return _read(invoice)
+
+
+@router.get("/invoices/{invoice_id}/pdf", response_class=Response, responses=_PDF_RESPONSE)
+async def download_invoice(
+    invoice_id: uuid.UUID, principal: CurrentUser, session: SessionDep
+) -> Response:
+    """The same as a PDF download."""
+    invoice = await invoices.get_for_customer(
+        session, invoice_id=invoice_id, customer_id=principal.user_id
+    )
+    return await _pdf(invoice)
+
+
+# --- the vendor ----------------------------------------------------------------------------------
+
+
+@router.get("/vendors/{vendor_id}/invoices")
+async def list_vendor_invoices(
+    vendor_id: uuid.UUID,
+    member: VendorStaff,
+    session: SessionDep,
+    kind: Annotated[InvoiceKind | None, Query(description="Only this kind")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> InvoicePage:
+    """The invoices and credit notes the vendor issued, newest first."""
+    found = await invoices.list_for_vendor(
+        session,
+        vendor_id=member.vendor_id,
+        limit=limit + 1,
+        before=invoices.decode_cursor(cursor) if cursor else None,
+        kind=kind,
+    )
+    page = found[:limit]
+    return InvoicePage(
+        items=[_summary(invoice) for invoice in page],
+        next_cursor=invoices.encode_cursor(page[-1]) if len(found) > limit else None,
+    )
+
+
+@router.get("/vendors/{vendor_id}/invoices/{invoice_id}")
+async def read_vendor_invoice(
+    vendor_id: uuid.UUID, invoice_id: uuid.UUID, member: VendorStaff, session: SessionDep
+) -> InvoiceRead:
+    invoice = await invoices.get_for_vendor(
+        session, invoice_id=invoice_id, vendor_id=member.vendor_id
+    )
+    return _read(invoice)
+
+
+@router.get(
+    "/vendors/{vendor_id}/invoices/{invoice_id}/pdf",
+    response_class=Response,
+    responses=_PDF_RESPONSE,
+)
+async def download_vendor_invoice(
+    vendor_id: uuid.UUID, invoice_id: uuid.UUID, member: VendorStaff, session: SessionDep
+) -> Response:
+    invoice = await invoices.get_for_vendor(
+        session, invoice_id=invoice_id, vendor_id=member.vendor_id
+    )
+    return await _pdf(invoice)
+
+
+# --- operations ----------------------------------------------------------------------------------
+
+
+@admin_router.get("/{invoice_id}")
+async def admin_read_invoice(
+    invoice_id: uuid.UUID, principal: OperationsUser, session: SessionDep
+) -> InvoiceRead:
+    """Any invoice or credit note (support, accounting)."""
+    return _read(await invoices.get(session, invoice_id=invoice_id))
+
+
+@admin_router.get("/{invoice_id}/pdf", response_class=Response, responses=_PDF_RESPONSE)
+async def admin_download_invoice(
+    invoice_id: uuid.UUID, principal: OperationsUser, session: SessionDep
+) -> Response:
+    return await _pdf(await invoices.get(session, invoice_id=invoice_id))

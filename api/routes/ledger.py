@@ -1,0 +1,200 @@
+"""A vendor's ledger and payouts (its managers), and running payouts now (admins)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from api.access import AdminUser, VendorManager
+from api.deps import SessionDep, SettingsDep, TemporalDep
+from commerce import ledger
+from commerce.errors import DomainError
+from commerce.order_saga import timings
+from core.settings import Settings
+from models import LedgerKind, PayoutStatus
+from workflows.payouts import PayoutWorkflow, PayoutWorkflowInput, run_key_for
+
+log = logging.getLogger("emporium.payouts")
+
+router = APIRouter(tags=["ledger"])
+admin_router = APIRouter(prefix="/admin/payouts", tags=["admin"])
+
+
+class PayoutsUnavailable(DomainError):
+    status, code, title = 503, "payouts_unavailable", "Payout processing is unavailable"
+
+
+class PayoutRunFailed(DomainError):
+    status, code, title = 502, "payout_run_failed", "The payout run failed"
+
+
+class CurrencyBalanceRead(BaseModel):
+    currency: str
+    balance: int = Field(description="What the platform owes the vendor: the sum of all entries")
+    payable: int = Field(description="What a payout run now would pay (if positive)")
+    frozen: int = Field(description="Unpaid entries of orders with an open dispute")
+
+
+class LedgerEntryRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    kind: LedgerKind
+    amount: int = Field(description="Signed, in minor units of currency")
+    currency: str
+    order_id: uuid.UUID | None
+    refund_id: uuid.UUID | None
+    dispute_id: uuid.UUID | None
+    payout_id: uuid.UUID | None = Field(description="The payout that settled it; null: unpaid")
+    available_at: datetime
+    memo: str | None
+    created_at: datetime
+
+
+class VendorLedgerRead(BaseModel):
+    balances: list[CurrencyBalanceRead]
+    entries: list[LedgerEntryRead] = Field(description="Newest first")
+    next_before: int | None = Field(description="Pass as ?before= for older entries; null: last")
+
+
+class PayoutRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    amount: int
+    currency: str
+    status: PayoutStatus
+    run_key: str
+    provider_reference: str | None
+    paid_at: datetime | None
+    created_at: datetime
+
+
+class PayoutPage(BaseModel):
+    items: list[PayoutRead]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null: last")
+
+
+class PayoutRunRead(BaseModel):
+    workflow_id: str
+    run_key: str
+    finished: bool = Field(description="False: started, not waited for (?wait=false)")
+    payouts: int | None = None
+    paid: int | None = None
+    amounts: dict[str, int] | None = Field(default=None, description="Currency -> total paid")
+
+
+@router.get("/vendors/{vendor_id}/ledger")
+async def vendor_ledger(
+    manager: VendorManager,
+    session: SessionDep,
+    limit: int = Query(default=50, ge=1, le=500),
+    before: int | None = Query(default=None, ge=1, description="Older than this entry id"),
+) -> VendorLedgerRead:
+    """Balance, payable now and frozen per currency, and the entries, newest first."""
+    vendor_id = manager.vendor_id
+    now = datetime.now(UTC)
+    balances = await ledger.balance(session, vendor_id=vendor_id)
+    payable = await ledger.payable(session, vendor_id=vendor_id, now=now)
+    frozen = await ledger.frozen(session, vendor_id=vendor_id)
+    found = await ledger.entries(session, vendor_id=vendor_id, limit=limit + 1, before_id=before)
+    page = found[:limit]
+    return VendorLedgerRead(
+        balances=[
+            CurrencyBalanceRead(
+                currency=currency,
+                balance=balances.get(currency, 0),
+                payable=payable.get(currency, 0),
+                frozen=frozen.get(currency, 0),
+            )
+            for currency in sorted(balances.keys() | payable.keys() | frozen.keys())
+        ],
+        entries=[LedgerEntryRead.model_validate(entry) for entry in page],
+        next_before=page[-1].id if len(found) > limit else None,
+    )
+
+
+@router.get("/vendors/{vendor_id}/payouts")
+async def vendor_payouts(
+    manager: VendorManager,
+    session: SessionDep,
+    limit: int = Query(default=20, ge=1, le=100),
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> PayoutPage:
+    """The vendor's payouts, newest first."""
+    found = await ledger.payouts(
+        session,
+        vendor_id=manager.vendor_id,
+        limit=limit + 1,
+        before=ledger.decode_payout_cursor(cursor) if cursor else None,
+    )
+    page = found[:limit]
+    return PayoutPage(
+        items=[PayoutRead.model_validate(payout) for payout in page],
+        next_cursor=ledger.encode_payout_cursor(page[-1]) if len(found) > limit else None,
+    )
+
+
+async def start_payout_run(
+    client: Client, settings: Settings, *, now: datetime
+) -> tuple[str, str, bool]:
+    """Start ``PayoutWorkflow`` keyed by ``now`` (to the second); (workflow id, run key,
+    started). The same second twice is the same run: nobody is paid twice."""
+    run_key = run_key_for(now)
+    workflow_id = f"payouts-manual-{run_key.removeprefix('payouts:')}"
+    try:
+        await client.start_workflow(
+            PayoutWorkflow.run,
+            PayoutWorkflowInput(timings=timings(settings), run_key=run_key),
+            id=workflow_id,
+            task_queue=settings.temporal_task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            static_summary="Payout run started by an admin",
+        )
+    except WorkflowAlreadyStartedError:
+        return workflow_id, run_key, False
+    except RPCError as error:
+        log.warning("could not start a payout run", exc_info=True)
+        raise PayoutsUnavailable("Temporal did not take the run; try again.") from error
+    return workflow_id, run_key, True
+
+
+@admin_router.post("/run", status_code=202)
+async def run_payouts_now(
+    _: AdminUser,
+    settings: SettingsDep,
+    temporal: TemporalDep,
+    response: Response,
+    wait: bool = Query(default=False, description="Wait for the run and answer its outcome"),
+) -> PayoutRunRead:
+    """Pay vendors now what is payable, through ``PayoutWorkflow`` (the same run the schedule
+    makes, so settling and sending stay durable and idempotent). 202 with the workflow id;
+    ``?wait=true`` waits for the run and answers 200 with what it paid."""
+    workflow_id, run_key, _started = await start_payout_run(
+        temporal, settings, now=datetime.now(UTC)
+    )
+    if not wait:
+        return PayoutRunRead(workflow_id=workflow_id, run_key=run_key, finished=False)
+    try:
+        outcome = await temporal.get_workflow_handle_for(PayoutWorkflow.run, workflow_id).result()
+    except WorkflowFailureError as error:
+        raise PayoutRunFailed(str(error.cause)) from error
+    except RPCError as error:
+        raise PayoutsUnavailable("Temporal did not answer; the run goes on.") from error
+    response.status_code = 200
+    return PayoutRunRead(
+        workflow_id=workflow_id,
+        run_key=run_key,
+        finished=True,
+        payouts=outcome.payouts,
+        paid=outcome.paid,
+        amounts=outcome.amounts,
+    )

@@ -1,0 +1,120 @@
+"""Carriers that buy labels and call back with tracking: the built-in simulated one.
+
+``SimulatedCarrier`` is the embedded default, like the test payment provider: it prices from
+the vendor's own rate tables, "buys" labels with deterministic tracking numbers (idempotent by
+shipment), and signs the tracking webhooks it would send with HMAC-SHA256, so the whole
+fulfilment path can be shown in dev and in tests. A real carrier (DHL, UPS, EasyPost...) is
+another class with the same ``Carrier`` shape, chosen by settings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime
+
+from commerce.errors import DomainError
+from commerce.shipping import Label, LabelRequest, TrackingEvent
+
+SIGNATURE_HEADER = "Emporium-Carrier-Signature"
+WEBHOOK_TOLERANCE_S = 300
+TRACKING_STATUSES = frozenset({"in_transit", "out_for_delivery", "delivered", "exception"})
+
+
+class InvalidCarrierWebhook(DomainError):
+    status, code, title = 400, "invalid_carrier_webhook", "Invalid carrier webhook"
+
+
+def _sign(secret: str, payload: bytes, timestamp: int) -> str:
+    return hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256).hexdigest()
+
+
+class SimulatedCarrier:
+    """Labels and signed tracking webhooks without a real carrier (dev and tests)."""
+
+    name = "simulated"
+
+    def __init__(self, *, webhook_secret: str, clock: Callable[[], float] = time.time) -> None:
+        self._secret = webhook_secret
+        self._clock = clock
+
+    async def create_label(self, request: LabelRequest) -> Label:
+        """The same shipment always gets the same label: a retry buys nothing twice."""
+        digest = hashlib.sha256(f"label:{request.shipment_id}".encode()).hexdigest()
+        number = "SIM" + str(int(digest[:15], 16)).zfill(18)[:18]
+        return Label(
+            carrier=self.name,
+            tracking_number=number,
+            label_url=f"https://labels.simulated-carrier.invalid/{number}.pdf",
+        )
+
+    def signed_webhook(
+        self,
+        *,
+        tracking_number: str,
+        status: str,
+        event_id: str | None = None,
+        detail: str | None = None,
+        location: str | None = None,
+        estimated_delivery: date | None = None,
+        timestamp: int | None = None,
+    ) -> tuple[bytes, dict[str, str]]:
+        """The body and headers the carrier would POST, correctly signed."""
+        signed_at = int(self._clock()) if timestamp is None else timestamp
+        body = {
+            "id": event_id or f"trk_{uuid.uuid4().hex}",
+            "tracking_number": tracking_number,
+            "status": status,
+            "occurred_at": datetime.fromtimestamp(signed_at, UTC).isoformat(),
+            "detail": detail,
+            "location": location,
+            "estimated_delivery": estimated_delivery.isoformat() if estimated_delivery else None,
+        }
+        payload = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+        signature = _sign(self._secret, payload, signed_at)
+        return payload, {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: f"t={signed_at},v1={signature}",
+        }
+
+    def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> TrackingEvent:
+        """Verify the signature (constant time, within the tolerance), then parse."""
+        lowered = {name.lower(): value for name, value in headers.items()}
+        header = lowered.get(SIGNATURE_HEADER.lower())
+        if not header:
+            raise InvalidCarrierWebhook(f"Missing {SIGNATURE_HEADER} header.")
+        parts: dict[str, list[str]] = {}
+        for item in header.split(","):
+            key, _, value = item.strip().partition("=")
+            parts.setdefault(key, []).append(value)
+        try:
+            timestamp = int(parts["t"][0])
+        except (KeyError, ValueError):
+            raise InvalidCarrierWebhook("The signature has no timestamp.") from None
+        expected = _sign(self._secret, body, timestamp)
+        if not any(hmac.compare_digest(expected, given) for given in parts.get("v1", [])):
+            raise InvalidCarrierWebhook("The signature does not match.")
+        if abs(self._clock() - timestamp) > WEBHOOK_TOLERANCE_S:
+            raise InvalidCarrierWebhook("The signature is too old.")
+        try:
+            data = json.loads(body)
+            status = str(data["status"])
+            if status not in TRACKING_STATUSES:
+                raise ValueError(f"unknown status {status!r}")
+            estimate = data.get("estimated_delivery")
+            return TrackingEvent(
+                carrier=self.name,
+                event_id=str(data["id"])[:120],
+                tracking_number=str(data["tracking_number"])[:80],
+                status=status,
+                occurred_at=datetime.fromisoformat(str(data["occurred_at"])),
+                detail=(str(data["detail"])[:500] if data.get("detail") else None),
+                location=(str(data["location"])[:200] if data.get("location") else None),
+                estimated_delivery=date.fromisoformat(estimate) if estimate else None,
+            )
+        except (ValueError, KeyError, TypeError) as error:
+            raise InvalidCarrierWebhook(f"Malformed carrier webhook: {error}") from None

@@ -1,0 +1,77 @@
+"""The Temporal Schedule that pays vendors: ``payouts``, every ``payout_interval_s``.
+
+Called by the worker at start-up, so a deployment's settings (the interval, the task queue,
+the timings) reach the schedule: created the first time, updated after, and an operator's
+pause in the Temporal UI is kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleState,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+
+from commerce.order_saga import timings
+from core.settings import Settings
+from workflows.payouts import PAYOUT_WORKFLOW, PayoutWorkflowInput
+
+log = logging.getLogger("emporium.payouts")
+
+PAYOUT_SCHEDULE_ID = "payouts"
+
+
+def payout_schedule(settings: Settings) -> Schedule:
+    interval = timedelta(seconds=settings.payout_interval_s)
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            PAYOUT_WORKFLOW,
+            PayoutWorkflowInput(timings=timings(settings)),
+            # Temporal appends the due time: one workflow id per run.
+            id="payouts",
+            task_queue=settings.temporal_task_queue,
+            static_summary="Pay vendors what is past the return window",
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=interval)]),
+        policy=SchedulePolicy(
+            # One run at a time; after an outage, one catch-up run pays everything due (the
+            # runs it stands for would find nothing left).
+            overlap=ScheduleOverlapPolicy.SKIP,
+            catchup_window=max(interval, timedelta(seconds=60)),
+        ),
+        state=ScheduleState(note="Vendor payouts (commerce.payout_schedule)"),
+    )
+
+
+async def ensure_payout_schedule(
+    client: Client, settings: Settings, *, schedule_id: str = PAYOUT_SCHEDULE_ID
+) -> None:
+    """Create the ``payouts`` schedule, or bring an existing one up to these settings.
+    (``schedule_id``: tests, which share one Temporal namespace, use their own.)"""
+    schedule = payout_schedule(settings)
+    try:
+        await client.create_schedule(schedule_id, schedule)
+        log.info("payout schedule created", extra={"every_s": settings.payout_interval_s})
+        return
+    except ScheduleAlreadyRunningError:
+        pass
+
+    def updated(current: ScheduleUpdateInput) -> ScheduleUpdate:
+        # Keep the schedule's state (paused by an operator, its note) as it is.
+        schedule.state = current.description.schedule.state
+        return ScheduleUpdate(schedule=schedule)
+
+    await client.get_schedule_handle(schedule_id).update(updated)
+    log.info("payout schedule updated", extra={"every_s": settings.payout_interval_s})
