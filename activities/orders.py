@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from commerce import invoices, ledger, order_payments, orders, promotions
+from commerce import invoices, ledger, order_payments, orders, promotions, refunds
 from commerce.catalog import inventory
 from commerce.mail import queue_mail
 from commerce.order_mail import order_closed, order_confirmation, queue_vendor_new_order
@@ -29,7 +29,16 @@ from commerce.payments.provider import (
     TransientPaymentError,
 )
 from commerce.payments.registry import PaymentProviders
-from models import InventoryReservation, OrderStatus, PaymentStatus, ReservationStatus, Vendor
+from models import (
+    InventoryReservation,
+    OrderStatus,
+    PaymentStatus,
+    Refund,
+    RefundSource,
+    RefundStatus,
+    ReservationStatus,
+    Vendor,
+)
 from workflows.order_types import PaymentEventSignal
 
 
@@ -529,38 +538,7 @@ class OrderActivities:
         if payment_id is None:
             return CompensatePaymentOutput("nothing")
         if payment.status == PaymentStatus.CAPTURED:
-            if payment.refunded_amount >= payment.captured_amount:
-                return CompensatePaymentOutput("nothing")
-            try:
-                refund = await provider.refund(  # type: ignore[attr-defined]
-                    payment_id,
-                    idempotency_key=order_payments.idempotency_key(
-                        order_id, params.attempt, "refund-cancel"
-                    ),
-                )
-            except PaymentDeclined as declined:
-                if declined.reason != "already_refunded":
-                    raise _non_retryable(
-                        "RefundRefused", declined.detail, declined.reason
-                    ) from None
-                refund = None
-            async with self._sessionmaker.begin() as session:
-                payment = await order_payments.get_attempt(
-                    session, order_id=order_id, attempt=params.attempt
-                )
-                await order_payments.record_full_refund(session, payment=payment)
-                await orders.add_event(
-                    session,
-                    order_id=order_id,
-                    type="payment_refunded",
-                    detail=orders.format_money(payment.captured_amount, payment.currency)
-                    + " refunded",
-                    data={
-                        "attempt": params.attempt,
-                        "provider_refund_id": refund.provider_refund_id if refund else None,
-                    },
-                )
-            return CompensatePaymentOutput("refunded")
+            return await self._refund_on_cancel(order_id, params.attempt, payment_id)
         try:
             await provider.void(  # type: ignore[attr-defined]
                 payment_id,
@@ -587,6 +565,61 @@ class OrderActivities:
             )
             await order_payments.record_void(session, payment=payment)
         return CompensatePaymentOutput("voided")
+
+    async def _refund_on_cancel(
+        self, order_id: uuid.UUID, attempt: int, payment_id: str
+    ) -> CompensatePaymentOutput:
+        """Give back what is left of a captured payment, as a refund like any other (so the
+        ledger and the credit notes follow): counted first, then refunded at the provider with
+        a key of this order and attempt, then recorded. A retry finds the refund by its key."""
+        key = f"cancel:{order_id}:{attempt}"
+        async with self._sessionmaker.begin() as session:
+            refund = await session.scalar(select(Refund).where(Refund.request_key == key))
+            if refund is None:
+                left = await refunds.remaining(session, order_id=order_id)
+                if left <= 0:
+                    return CompensatePaymentOutput("nothing")
+                refund = await refunds.create_refund(
+                    session,
+                    order_id=order_id,
+                    source=RefundSource.CANCELLATION,
+                    reason="The order was cancelled.",
+                    amount=left,
+                    request_key=key,
+                )
+            refund_id, amount, status = refund.id, refund.amount, refund.status
+        if status != RefundStatus.PENDING:
+            return CompensatePaymentOutput("refunded")
+        provider = self._provider(await self._payment_provider_name(order_id, attempt))
+        try:
+            answer = await provider.refund(  # type: ignore[attr-defined]
+                payment_id,
+                amount=amount,
+                idempotency_key=order_payments.idempotency_key(order_id, attempt, "refund-cancel"),
+            )
+        except PaymentDeclined as declined:
+            raise _non_retryable("RefundRefused", declined.detail, declined.reason) from None
+        async with self._sessionmaker.begin() as session:
+            if await refunds.mark_succeeded(
+                session, refund_id=refund_id, provider_refund_id=answer.provider_refund_id
+            ):
+                await ledger.record_refund(
+                    session, refund_id=refund_id, commission_bp=self._commission_bp
+                )
+                await invoices.issue_credit_note(session, refund_id=refund_id)
+                await orders.add_event(
+                    session,
+                    order_id=order_id,
+                    type="payment_refunded",
+                    detail=orders.format_money(amount, answer.currency.upper()) + " refunded",
+                    data={"attempt": attempt, "provider_refund_id": answer.provider_refund_id},
+                )
+        return CompensatePaymentOutput("refunded")
+
+    async def _payment_provider_name(self, order_id: uuid.UUID, attempt: int) -> str:
+        async with self._sessionmaker() as session:
+            payment = await order_payments.get_attempt(session, order_id=order_id, attempt=attempt)
+            return payment.provider
 
     # --- shipments --------------------------------------------------------------------------
 

@@ -136,13 +136,3 @@ async def record_capture(session: AsyncSession, *, payment: Payment, amount: int
 
 async def record_void(session: AsyncSession, *, payment: Payment) -> None:
     await _move(session, payment, PaymentStatus.VOIDED)
-
-
-async def record_full_refund(session: AsyncSession, *, payment: Payment) -> None:
-    """The provider refunded everything that was left: idempotent (a retry sets the same)."""
-    await session.execute(
-        update(Payment)
-        .where(Payment.id == payment.id, Payment.refunded_amount < Payment.captured_amount)
-        .values(refunded_amount=Payment.captured_amount)
-        .execution_options(synchronize_session=False)
-    )
