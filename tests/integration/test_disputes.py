@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import func, select, update
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
@@ -21,7 +20,6 @@ from temporalio.worker import Replayer, Worker
 
 from activities.disputes import DisputeActivities
 from api.app import create_app
-from api.routes import disputes as dispute_routes
 from api.routes.webhooks import accept
 from commerce import disputes, ledger
 from commerce.payments import WebhookEvent
@@ -80,13 +78,6 @@ def dispute_worker(client: Client, settings: Settings, deps: Dependencies) -> Wo
     )
 
 
-def with_dispute_routes(app: FastAPI) -> FastAPI:
-    paths = {getattr(route, "path", None) for route in app.routes}
-    if "/admin/disputes/{dispute_id}" not in paths:
-        app.include_router(dispute_routes.router)
-    return app
-
-
 @asynccontextmanager
 async def dispute_platform(
     database_url: str, client: Client, temporal_address: str, **overrides: Any
@@ -100,7 +91,7 @@ async def dispute_platform(
     engine = database.create_engine(settings)
     sessionmaker = database.create_sessionmaker(engine)
     deps = Dependencies.build(settings, sessionmaker)
-    app = with_dispute_routes(create_app(settings))
+    app = create_app(settings)
     try:
         shop = await make_shop(sessionmaker)
         async with dispute_worker(client, settings, deps):

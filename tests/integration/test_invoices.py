@@ -26,7 +26,6 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import NullPool
 from temporalio.testing import WorkflowEnvironment
 
-from api.routes import invoices as invoice_routes
 from commerce import invoices
 from commerce.pricing import added_tax, included_tax, round_half_up
 from models import (
@@ -570,12 +569,7 @@ async def test_html_escapes_and_pdf_carries_the_number(db_session: AsyncSession)
 
 @pytest.fixture
 async def api(app: FastAPI, client: httpx.AsyncClient) -> httpx.AsyncClient:
-    """The app with the invoice routes (included here until the app includes them itself)."""
-    paths = {getattr(route, "path", None) for route in app.routes}
-    if "/invoices/{invoice_id}" not in paths:
-        app.include_router(invoice_routes.router)
-        app.include_router(invoice_routes.admin_router)
-        app.openapi_schema = None
+    """The HTTP client on the app (which serves the invoice routes)."""
     return client
 
 

@@ -28,9 +28,8 @@ from temporalio.client import (
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.payouts import PayoutActivities, RunPayoutsOutput
+from activities.payouts import RunPayoutsOutput
 from api.app import create_app
-from api.routes import ledger as ledger_routes
 from commerce import ledger
 from commerce.payout_schedule import ensure_payout_schedule
 from core.settings import Settings
@@ -668,12 +667,12 @@ def payout_worker(
     task_queue: str,
     deps: Dependencies,
 ) -> Worker:
-    """The real worker plus what the lead registers for this issue."""
+    """The real worker: every workflow and activity of the registry."""
     return Worker(
         temporal_env.client,
         task_queue=task_queue,
-        workflows=[*WORKFLOWS, PayoutWorkflow],
-        activities=[*activities(deps), PayoutActivities(sessionmaker).run_payouts],
+        workflows=WORKFLOWS,
+        activities=activities(deps),
     )
 
 
@@ -801,8 +800,6 @@ async def test_routes_show_the_ledger_and_payouts_and_admins_run_payouts(
 ) -> None:
     settings = payout_settings(fresh_database_url, temporal_address, task_queue)
     app = create_app(settings)
-    app.include_router(ledger_routes.router)
-    app.include_router(ledger_routes.admin_router)
     north, south = await _payable_shop(committed)
     async with committed.begin() as session:
         frozen_order = await make_order(session, {north: [500]})

@@ -18,7 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from temporalio.client import Client
@@ -28,7 +27,6 @@ from temporalio.worker import Worker
 
 from activities.refunds import RefundActivities
 from api.app import create_app
-from api.routes import refunds as refund_routes
 from commerce.order_saga import timings
 from commerce.payments.test_provider import PostgresTestProviderStore, TestPaymentProvider
 from core import database, temporal
@@ -104,13 +102,6 @@ def refund_worker(
     )
 
 
-def with_refund_routes(app: FastAPI) -> FastAPI:
-    paths = {getattr(route, "path", None) for route in app.routes}
-    if "/admin/refunds/{refund_id}" not in paths:
-        app.include_router(refund_routes.router)
-    return app
-
-
 @asynccontextmanager
 async def refund_platform(
     database_url: str,
@@ -129,7 +120,7 @@ async def refund_platform(
     engine = database.create_engine(settings)
     sessionmaker = database.create_sessionmaker(engine)
     deps = Dependencies.build(settings, sessionmaker)
-    app = with_refund_routes(create_app(settings))
+    app = create_app(settings)
     try:
         shop = await make_shop(sessionmaker)
         async with contextlib.AsyncExitStack() as stack:

@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -25,9 +24,7 @@ from temporalio.worker import Worker
 
 from activities.refunds import RefundActivities
 from activities.returns import ReturnActivities
-from api.access import api_routes
 from api.app import create_app
-from api.routes import returns as return_routes
 from commerce import returns
 from commerce.payments.test_provider import PostgresTestProviderStore, TestPaymentProvider
 from core import database
@@ -98,13 +95,6 @@ def returns_worker(client: Client, settings: Settings, deps: Dependencies) -> Wo
     )
 
 
-def with_return_routes(app: FastAPI) -> FastAPI:
-    paths = {route.path_format for route in api_routes(app.routes)}
-    if "/orders/{order_id}/returns" not in paths:
-        app.include_router(return_routes.router)
-    return app
-
-
 @asynccontextmanager
 async def returns_platform(
     database_url: str, client: Client, temporal_address: str, **overrides: Any
@@ -118,7 +108,7 @@ async def returns_platform(
     engine = database.create_engine(settings)
     sessionmaker = database.create_sessionmaker(engine)
     deps = Dependencies.build(settings, sessionmaker)
-    app = with_return_routes(create_app(settings))
+    app = create_app(settings)
     try:
         shop = await make_shop(sessionmaker)
         async with contextlib.AsyncExitStack() as stack:
