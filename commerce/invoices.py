@@ -56,13 +56,14 @@ from typing import Any
 from fpdf import FPDF
 from fpdf.fonts import TextStyle
 from jinja2 import DictLoader, Environment, StrictUndefined
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commerce import refunds
 from commerce.catalog.products import InvalidCursor
 from commerce.errors import Conflict, NotFound
-from commerce.pricing import allocate, format_amount, round_half_up
+from commerce.pricing import format_amount, round_half_up, split_by_weight
 from models import (
     Invoice,
     InvoiceKind,
@@ -171,21 +172,6 @@ async def _store(session: AsyncSession, invoice: Invoice) -> Invoice:
 
 
 # --- splitting money ---------------------------------------------------------------------------
-
-
-def split(amount: int, weights: Mapping[uuid.UUID, int]) -> dict[uuid.UUID, int]:
-    """``amount`` over ``weights`` in proportion, by largest remainder, ties to the smaller
-    key: the parts add up to ``amount`` exactly. All weights 0: the smallest key takes it all;
-    an amount above the weights' total is spread in whole multiples first."""
-    if not weights:
-        return {}
-    total = sum(weights.values())
-    if total <= 0:
-        first = min(weights, key=str)
-        return {key: (amount if key == first else 0) for key in weights}
-    whole, rest = divmod(amount, total)
-    parts = allocate(rest, {str(key): weight for key, weight in weights.items()})
-    return {key: whole * weight + parts[str(key)] for key, weight in weights.items()}
 
 
 def _tax_inside(gross: int, *, tax: int, of_total: int) -> int:
@@ -334,7 +320,9 @@ def credit_note_document(
     lines_amount = sum(refund_line.amount for _, refund_line in refunded)
     if share <= lines_amount:
         # Exact when the lines add up to the share (the usual case); scaled down otherwise.
-        amounts = split(share, {line.id: refund_line.amount for line, refund_line in refunded})
+        amounts = split_by_weight(
+            share, {line.id: refund_line.amount for line, refund_line in refunded}
+        )
         adjustment_total = 0
     else:
         amounts = {line.id: refund_line.amount for line, refund_line in refunded}
@@ -517,24 +505,6 @@ async def issue_invoices(
     return [issued[part.vendor_id] for part in parts if part.vendor_id in issued]
 
 
-async def refund_shares(session: AsyncSession, refund: Refund) -> dict[uuid.UUID, int]:
-    """Who gives ``refund`` back, and how much (see the module docstring)."""
-    if refund.vendor_id is not None:
-        return {refund.vendor_id: refund.amount}
-    by_line = (
-        await session.execute(
-            select(OrderLine.vendor_id, func.sum(RefundLine.amount))
-            .join(OrderLine, OrderLine.id == RefundLine.order_line_id)
-            .where(RefundLine.refund_id == refund.id)
-            .group_by(OrderLine.vendor_id)
-        )
-    ).all()
-    if by_line:
-        return split(refund.amount, {vendor_id: int(amount) for vendor_id, amount in by_line})
-    parts = await _parts(session, refund.order_id)
-    return split(refund.amount, {part.vendor_id: part.total for part in parts})
-
-
 async def issue_credit_note(
     session: AsyncSession, *, refund_id: uuid.UUID, now: datetime | None = None
 ) -> list[Invoice]:
@@ -551,7 +521,7 @@ async def issue_credit_note(
         raise RefundNotSucceeded(f"The refund is {refund.status.value}.")
     shares = {
         vendor_id: share
-        for vendor_id, share in (await refund_shares(session, refund)).items()
+        for vendor_id, share in (await refunds.vendor_shares(session, refund)).items()
         if share > 0
     }
     found = await session.scalars(select(Invoice).where(Invoice.refund_id == refund_id))

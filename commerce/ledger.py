@@ -38,7 +38,7 @@ import binascii
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -47,20 +47,19 @@ from sqlalchemy import exists, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commerce import refunds
 from commerce.errors import Conflict, DomainError, NotFound
-from commerce.pricing import BASIS_POINTS, allocate, round_half_up
+from commerce.pricing import BASIS_POINTS, round_half_up, split_by_weight
 from models import (
     Dispute,
     DisputeStatus,
     LedgerEntry,
     LedgerKind,
     Order,
-    OrderLine,
     OrderVendorPart,
     Payout,
     PayoutStatus,
     Refund,
-    RefundLine,
     RefundStatus,
     Vendor,
 )
@@ -106,21 +105,6 @@ class InvalidRunKey(DomainError):
 def commission(amount: int, commission_bp: int) -> int:
     """The platform's commission on ``amount`` minor units, rounded half up."""
     return round_half_up(amount * commission_bp, BASIS_POINTS)
-
-
-def split(amount: int, weights: Mapping[uuid.UUID, int]) -> dict[uuid.UUID, int]:
-    """``amount`` over ``weights`` in proportion, by largest remainder (commerce.pricing.allocate):
-    the parts add up to ``amount`` exactly. When every weight is 0 the first key (by id)
-    takes it all; an amount above the weights' total is spread in whole multiples first."""
-    if not weights:
-        raise ValueError("nothing to split over")
-    total = sum(weights.values())
-    if total <= 0:
-        first = min(weights, key=str)
-        return {key: (amount if key == first else 0) for key in weights}
-    whole, rest = divmod(amount, total)
-    parts = allocate(rest, {str(key): weight for key, weight in weights.items()})
-    return {key: whole * weight + parts[str(key)] for key, weight in weights.items()}
 
 
 def _now(now: datetime | None) -> datetime:
@@ -255,26 +239,6 @@ async def _sum(session: AsyncSession, *conditions: Any) -> int:
     )
 
 
-async def _refund_shares(session: AsyncSession, refund: Refund) -> dict[uuid.UUID, int]:
-    """Who gives the refund back: its vendor; else the vendors of its lines (the refund's
-    amount split in proportion to the lines' amounts, exact when they add up to it); else
-    every vendor of the order in proportion to their part's total."""
-    if refund.vendor_id is not None:
-        return {refund.vendor_id: refund.amount}
-    by_line = (
-        await session.execute(
-            select(OrderLine.vendor_id, func.sum(RefundLine.amount))
-            .join(OrderLine, OrderLine.id == RefundLine.order_line_id)
-            .where(RefundLine.refund_id == refund.id)
-            .group_by(OrderLine.vendor_id)
-        )
-    ).all()
-    if by_line:
-        return split(refund.amount, {vendor_id: int(amount) for vendor_id, amount in by_line})
-    parts = await _parts(session, order_id=refund.order_id)
-    return split(refund.amount, {part.vendor_id: part.total for part in parts})
-
-
 async def record_refund(
     session: AsyncSession,
     *,
@@ -285,8 +249,8 @@ async def record_refund(
     """Debit the vendors whose part a SUCCEEDED refund gave back, and return them the
     commission on it.
 
-    Per vendor share (see ``_refund_shares``): REFUND ``-share`` and COMMISSION_REFUND
-    ``+c``, where ``c`` brings the commission given back on the vendor's part of the order to
+    Per vendor share (``commerce.refunds.vendor_shares``): REFUND ``-share`` and
+    COMMISSION_REFUND ``+c``, where ``c`` brings the commission given back on the vendor's part of the order to
     ``min(commission charged, round_half_up(refunded so far * bp / 10000))``. Available at
     once. Idempotent (keys ``refund:{refund}:{vendor}``, ``commission_refund:{refund}:{vendor}``);
     returns the entries written. Raises RefundNotSucceeded before the provider confirmed it.
@@ -301,7 +265,7 @@ async def record_refund(
     }
     at = _now(now)
     entries: list[dict[str, Any]] = []
-    for vendor_id, share in sorted((await _refund_shares(session, refund)).items(), key=str):
+    for vendor_id, share in sorted((await refunds.vendor_shares(session, refund)).items(), key=str):
         key = f"refund:{refund_id}:{vendor_id}"
         if share <= 0 or await session.scalar(select(exists().where(LedgerEntry.entry_key == key))):
             continue
@@ -355,7 +319,7 @@ async def record_dispute_lost(
     if not parts:
         return 0
     at = _now(now)
-    shares = split(dispute.amount, {part.vendor_id: part.total for part in parts})
+    shares = split_by_weight(dispute.amount, {part.vendor_id: part.total for part in parts})
     return await _write(
         session,
         [

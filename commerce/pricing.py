@@ -63,7 +63,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Literal
+from typing import Literal, TypeVar
+
+K = TypeVar("K")
 
 DiscountKind = Literal["percentage", "fixed", "free_shipping"]
 DISCOUNT_KINDS: frozenset[str] = frozenset({"percentage", "fixed", "free_shipping"})
@@ -584,3 +586,18 @@ def _check_discount(
         raise PricingError(
             f"The discount {discount.promotion_id!r} names {unknown!r}, not in the cart."
         )
+
+
+def split_by_weight(amount: int, weights: Mapping[K, int]) -> dict[K, int]:
+    """``amount`` over the keys of ``weights`` in proportion, by largest remainder (ties to the
+    smaller key): the parts add up to ``amount`` exactly. All weights 0: the smallest key takes
+    it all; an amount above the weights' total is spread in whole multiples first."""
+    if not weights:
+        return {}
+    total = sum(weights.values())
+    if total <= 0:
+        first = min(weights, key=str)
+        return {key: (amount if key == first else 0) for key in weights}
+    whole, rest = divmod(amount, total)
+    parts = allocate(rest, {str(key): weight for key, weight in weights.items()})
+    return {key: whole * weight + parts[str(key)] for key, weight in weights.items()}

@@ -28,6 +28,7 @@ from commerce import orders
 from commerce.errors import Conflict, DomainError, NotFound
 from commerce.mail import EmailMessage, queue_mail
 from commerce.orders import format_money
+from commerce.pricing import split_by_weight
 from models import (
     Order,
     OrderEvent,
@@ -587,3 +588,28 @@ async def queue_refund_issued(
         session, order_id=refund.order_id, type=event, detail="The shopper was told.", data={}
     )
     return True
+
+
+async def vendor_shares(session: AsyncSession, refund: Refund) -> dict[uuid.UUID, int]:
+    """Who gives ``refund`` back, and how much, for the ledger and the credit notes alike:
+    its vendor; else the vendors of its lines (in proportion to the lines' amounts); else
+    every vendor of the order in proportion to their part's total."""
+    if refund.vendor_id is not None:
+        return {refund.vendor_id: refund.amount}
+    by_line = (
+        await session.execute(
+            select(OrderLine.vendor_id, func.sum(RefundLine.amount))
+            .join(OrderLine, OrderLine.id == RefundLine.order_line_id)
+            .where(RefundLine.refund_id == refund.id)
+            .group_by(OrderLine.vendor_id)
+        )
+    ).all()
+    if by_line:
+        weights = {vendor_id: int(amount) for vendor_id, amount in by_line}
+        return split_by_weight(refund.amount, weights)
+    parts = await session.scalars(
+        select(OrderVendorPart)
+        .where(OrderVendorPart.order_id == refund.order_id)
+        .order_by(OrderVendorPart.vendor_id)
+    )
+    return split_by_weight(refund.amount, {part.vendor_id: part.total for part in parts.all()})

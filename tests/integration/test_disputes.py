@@ -24,6 +24,7 @@ from api.routes.webhooks import accept
 from commerce import disputes, ledger
 from commerce.payments import WebhookEvent
 from commerce.payments.test_provider import PostgresTestProviderStore, TestPaymentProvider
+from commerce.pricing import split_by_weight
 from core import database
 from core.settings import Settings
 from models import (
@@ -341,7 +342,7 @@ async def test_a_lost_dispute_freezes_reminds_then_debits_the_vendors(
     assert answer.json()["status"] == "lost"
     result = await settled(p, dispute.id)
     assert (result.status, result.ledger_entries, result.recipients) == ("lost", 2, 2)
-    shares = ledger.split(3000, order.parts)
+    shares = split_by_weight(3000, order.parts)
     entries = await dispute_entries(p, dispute.id)
     assert entries == {vendor_id: -share for vendor_id, share in shares.items()}
     assert sum(entries.values()) == -3000
