@@ -251,7 +251,8 @@ async def record_refund(
 
     Per vendor share (``commerce.refunds.vendor_shares``): REFUND ``-share`` and
     COMMISSION_REFUND ``+c``, where ``c`` brings the commission given back on the vendor's
-    part of the order to ``min(commission charged, round_half_up(refunded so far * bp / 10000))``. Available at
+    part of the order to
+    ``min(commission charged, round_half_up(refunded so far * bp / 10000))``. Available at
     once. Idempotent (keys ``refund:{refund}:{vendor}``, ``commission_refund:{refund}:{vendor}``);
     returns the entries written. Raises RefundNotSucceeded before the provider confirmed it.
     """
