@@ -18,7 +18,6 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
-from activities.disputes import DisputeActivities
 from api.app import create_app
 from api.routes.webhooks import accept
 from commerce import disputes, ledger
@@ -44,7 +43,7 @@ from tests.catalog_factories import make_vendor
 from tests.conftest import _client_for, make_settings
 from tests.factories import Account, sign_up
 from tests.order_harness import FAST_TIMINGS, Platform, make_shop
-from workers.registry import WORKFLOWS, Dependencies, activities
+from workers.registry import Dependencies, build_worker
 from workflows.disputes import DisputeSettled, DisputeView, DisputeWorkflow, dispute_workflow_id
 from workflows.search_attributes import ORDER_ID
 
@@ -54,29 +53,12 @@ pytestmark = pytest.mark.slow
 FAR = datetime.now(UTC) + timedelta(days=3650)
 
 
-# --- the platform, with disputes wired in (until the app and the registry have them) ----------
+# --- the platform ------------------------------------------------------------------------------
 
 
 def dispute_worker(client: Client, settings: Settings, deps: Dependencies) -> Worker:
-    """The registry's worker plus ``DisputeWorkflow`` and its activities (unless the registry
-    has them already)."""
-    standard = activities(deps)
-    names = {getattr(function, "__name__", None) for function in standard}
-    extra = [
-        function
-        for function in DisputeActivities(deps.sessionmaker).all()
-        if getattr(function, "__name__", None) not in names
-    ]
-    workflows = list(WORKFLOWS)
-    if DisputeWorkflow not in workflows:
-        workflows.append(DisputeWorkflow)
-    return Worker(
-        client,
-        task_queue=settings.temporal_task_queue,
-        workflows=workflows,
-        activities=[*standard, *extra],
-        graceful_shutdown_timeout=settings.worker_shutdown_grace,
-    )
+    """The real worker (the registry has the dispute workflow and activities)."""
+    return build_worker(client, settings, deps)
 
 
 @asynccontextmanager

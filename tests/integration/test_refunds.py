@@ -46,7 +46,7 @@ from models import (
 from tests.conftest import _client_for, make_settings
 from tests.factories import Account, sign_up
 from tests.order_harness import FAST_TIMINGS, Platform, make_shop
-from workers.registry import WORKFLOWS, Dependencies, activities
+from workers.registry import Dependencies, build_worker
 from workflows.refunds import (
     CreateRefundInput,
     RefundLineInput,
@@ -61,45 +61,14 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 
 
-# --- the platform, with refunds wired in (until the app and the registry have them) ----------
+# --- the platform ------------------------------------------------------------------------------
 
 
 def refund_worker(
     client: Client, settings: Settings, deps: Dependencies, *, task_queue: str | None = None
 ) -> Worker:
-    """The registry's worker plus ``RefundWorkflow`` and its activities (skipping any the
-    registry already has)."""
-    mine = RefundActivities(
-        deps.sessionmaker,
-        deps.providers,
-        deps.storefront_url,
-        commission_bp=settings.platform_commission_bp,
-    )
-    standard = activities(deps)
-    names = {getattr(function, "__name__", None) for function in standard}
-    extra = [
-        function
-        for function in (
-            mine.create_refund,
-            mine.describe_refund,
-            mine.refund_at_provider,
-            mine.restock_refund,
-            mine.record_refund_in_ledger,
-            mine.issue_refund_credit_notes,
-            mine.notify_refund_issued,
-        )
-        if function.__name__ not in names
-    ]
-    workflows = list(WORKFLOWS)
-    if not any(getattr(w, "__name__", None) == "RefundWorkflow" for w in workflows):
-        workflows.append(RefundWorkflow)
-    return Worker(
-        client,
-        task_queue=task_queue or settings.temporal_task_queue,
-        workflows=workflows,
-        activities=[*standard, *extra],
-        graceful_shutdown_timeout=settings.worker_shutdown_grace,
-    )
+    """The real worker (the registry has the refund workflow and activities)."""
+    return build_worker(client, settings, deps, task_queue=task_queue)
 
 
 @asynccontextmanager

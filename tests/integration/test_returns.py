@@ -22,8 +22,6 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.refunds import RefundActivities
-from activities.returns import ReturnActivities
 from api.app import create_app
 from commerce import returns
 from commerce.payments.test_provider import PostgresTestProviderStore, TestPaymentProvider
@@ -46,9 +44,8 @@ from models import (
 from tests.conftest import _client_for, make_settings
 from tests.factories import Account, sign_up
 from tests.order_harness import FAST_TIMINGS, Platform, make_shop
-from workers.registry import WORKFLOWS, Dependencies, activities
-from workflows.refunds import RefundWorkflow
-from workflows.returns import ReturnWorkflow, ReturnWorkflowResult, return_workflow_id
+from workers.registry import Dependencies, build_worker
+from workflows.returns import ReturnWorkflowResult, return_workflow_id
 from workflows.search_attributes import ORDER_ID, VENDOR_IDS
 
 pytestmark = pytest.mark.slow
@@ -58,41 +55,8 @@ pytestmark = pytest.mark.slow
 
 
 def returns_worker(client: Client, settings: Settings, deps: Dependencies) -> Worker:
-    """The registry's worker plus ``ReturnWorkflow``, ``RefundWorkflow`` and their activities
-    (skipping any the registry has already)."""
-    standard = activities(deps)
-    names = {getattr(function, "__name__", None) for function in standard}
-    refunds = RefundActivities(
-        deps.sessionmaker,
-        deps.providers,
-        deps.storefront_url,
-        commission_bp=settings.platform_commission_bp,
-    )
-    extra = [
-        function
-        for function in (
-            *ReturnActivities(deps.sessionmaker).all(),
-            refunds.create_refund,
-            refunds.describe_refund,
-            refunds.refund_at_provider,
-            refunds.restock_refund,
-            refunds.record_refund_in_ledger,
-            refunds.issue_refund_credit_notes,
-            refunds.notify_refund_issued,
-        )
-        if getattr(function, "__name__", None) not in names
-    ]
-    workflows = list(WORKFLOWS)
-    for needed in (ReturnWorkflow, RefundWorkflow):
-        if needed not in workflows:
-            workflows.append(needed)
-    return Worker(
-        client,
-        task_queue=settings.temporal_task_queue,
-        workflows=workflows,
-        activities=[*standard, *extra],
-        graceful_shutdown_timeout=settings.worker_shutdown_grace,
-    )
+    """The real worker (the registry has the return workflow and activities)."""
+    return build_worker(client, settings, deps)
 
 
 @asynccontextmanager
