@@ -7,25 +7,19 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer, Worker
+from temporalio.worker import Replayer
 
-from api.app import create_app
 from api.routes.webhooks import accept
 from commerce import disputes, ledger
 from commerce.payments import WebhookEvent
-from commerce.payments.test_provider import PostgresTestProviderStore, TestPaymentProvider
 from commerce.pricing import split_by_weight
-from core import database
-from core.settings import Settings
 from models import (
     Dispute,
     DisputeStatus,
@@ -40,10 +34,8 @@ from models import (
     VendorRole,
 )
 from tests.catalog_factories import make_vendor
-from tests.conftest import _client_for, make_settings
 from tests.factories import Account, sign_up
-from tests.order_harness import FAST_TIMINGS, Platform, make_shop
-from workers.registry import Dependencies, build_worker
+from tests.order_harness import Platform, platform
 from workflows.disputes import DisputeSettled, DisputeView, DisputeWorkflow, dispute_workflow_id
 from workflows.search_attributes import ORDER_ID
 
@@ -56,48 +48,12 @@ FAR = datetime.now(UTC) + timedelta(days=3650)
 # --- the platform ------------------------------------------------------------------------------
 
 
-def dispute_worker(client: Client, settings: Settings, deps: Dependencies) -> Worker:
-    """The real worker (the registry has the dispute workflow and activities)."""
-    return build_worker(client, settings, deps)
-
-
-@asynccontextmanager
-async def dispute_platform(
-    database_url: str, client: Client, temporal_address: str, **overrides: Any
-) -> AsyncIterator[Platform]:
-    settings = make_settings(
-        database_url,
-        temporal_address,
-        temporal_task_queue=f"disputes-{uuid.uuid4().hex}",
-        **{**FAST_TIMINGS, **overrides},
-    )
-    engine = database.create_engine(settings)
-    sessionmaker = database.create_sessionmaker(engine)
-    deps = Dependencies.build(settings, sessionmaker)
-    app = create_app(settings)
-    try:
-        shop = await make_shop(sessionmaker)
-        async with dispute_worker(client, settings, deps):
-            async for http in _client_for(app):
-                yield Platform(
-                    client=http,
-                    settings=settings,
-                    sessionmaker=sessionmaker,
-                    temporal=client,
-                    provider=TestPaymentProvider(store=PostgresTestProviderStore(sessionmaker)),
-                    shop=shop,
-                )
-    finally:
-        await deps.aclose()
-        await engine.dispose()
-
-
 @pytest.fixture
 async def short_deadline(
     fresh_database_url: str, temporal_env: WorkflowEnvironment, temporal_address: str
 ) -> AsyncIterator[Platform]:
     """Evidence due two seconds after a dispute opens."""
-    async with dispute_platform(
+    async with platform(
         fresh_database_url, temporal_env.client, temporal_address, dispute_evidence_within_s=2.0
     ) as p:
         yield p
@@ -108,7 +64,7 @@ async def long_deadline(
     fresh_database_url: str, temporal_env: WorkflowEnvironment, temporal_address: str
 ) -> AsyncIterator[Platform]:
     """Evidence due in an hour: no reminder during the test."""
-    async with dispute_platform(
+    async with platform(
         fresh_database_url, temporal_env.client, temporal_address, dispute_evidence_within_s=3600.0
     ) as p:
         yield p

@@ -5,14 +5,13 @@ task queue of its own."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import signal
 import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +25,7 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.refunds import RefundActivities
-from api.app import create_app
 from commerce.order_saga import timings
-from commerce.payments.test_provider import PostgresTestProviderStore, TestPaymentProvider
 from core import database, temporal
 from core.settings import Settings
 from models import (
@@ -43,9 +40,9 @@ from models import (
     RefundStatus,
     User,
 )
-from tests.conftest import _client_for, make_settings
+from tests.conftest import make_settings
 from tests.factories import Account, sign_up
-from tests.order_harness import FAST_TIMINGS, Platform, make_shop
+from tests.order_harness import Platform, platform
 from workers.registry import Dependencies, build_worker
 from workflows.refunds import (
     CreateRefundInput,
@@ -71,49 +68,11 @@ def refund_worker(
     return build_worker(client, settings, deps, task_queue=task_queue)
 
 
-@asynccontextmanager
-async def refund_platform(
-    database_url: str,
-    client: Client,
-    temporal_address: str,
-    *,
-    with_worker: bool = True,
-    **overrides: Any,
-) -> AsyncIterator[Platform]:
-    settings = make_settings(
-        database_url,
-        temporal_address,
-        temporal_task_queue=f"refunds-{uuid.uuid4().hex}",
-        **{**FAST_TIMINGS, **overrides},
-    )
-    engine = database.create_engine(settings)
-    sessionmaker = database.create_sessionmaker(engine)
-    deps = Dependencies.build(settings, sessionmaker)
-    app = create_app(settings)
-    try:
-        shop = await make_shop(sessionmaker)
-        async with contextlib.AsyncExitStack() as stack:
-            if with_worker:
-                await stack.enter_async_context(refund_worker(client, settings, deps))
-            async for http in _client_for(app):
-                yield Platform(
-                    client=http,
-                    settings=settings,
-                    sessionmaker=sessionmaker,
-                    temporal=client,
-                    provider=TestPaymentProvider(store=PostgresTestProviderStore(sessionmaker)),
-                    shop=shop,
-                )
-    finally:
-        await deps.aclose()
-        await engine.dispose()
-
-
 @pytest.fixture
 async def refunds_platform(
     fresh_database_url: str, temporal_env: WorkflowEnvironment, temporal_address: str
 ) -> AsyncIterator[Platform]:
-    async with refund_platform(fresh_database_url, temporal_env.client, temporal_address) as p:
+    async with platform(fresh_database_url, temporal_env.client, temporal_address) as p:
         yield p
 
 
@@ -563,7 +522,7 @@ async def test_worker_killed_mid_refund_refunds_exactly_once(
     (``tok_slow_capture_4000`` slows refunds too); the worker is killed in that gap. The
     second worker replays the call with the same idempotency key: one refund at the provider,
     the refund succeeded, stock and ledger written once."""
-    async with refund_platform(
+    async with platform(
         fresh_database_url,
         temporal_env.client,
         temporal_address,

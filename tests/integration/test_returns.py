@@ -7,10 +7,7 @@ the shipment steps are not what these tests are about."""
 
 from __future__ import annotations
 
-import contextlib
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,13 +17,8 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from api.app import create_app
 from commerce import returns
-from commerce.payments.test_provider import PostgresTestProviderStore, TestPaymentProvider
-from core import database
-from core.settings import Settings
 from models import (
     OrderLine,
     Payment,
@@ -41,54 +33,15 @@ from models import (
     VendorMembership,
     VendorRole,
 )
-from tests.conftest import _client_for, make_settings
 from tests.factories import Account, sign_up
-from tests.order_harness import FAST_TIMINGS, Platform, make_shop
-from workers.registry import Dependencies, build_worker
+from tests.order_harness import Platform, platform
 from workflows.returns import ReturnWorkflowResult, return_workflow_id
 from workflows.search_attributes import ORDER_ID, VENDOR_IDS
 
 pytestmark = pytest.mark.slow
 
 
-# --- the platform, with returns wired in (until the app and the registry have them) ----------
-
-
-def returns_worker(client: Client, settings: Settings, deps: Dependencies) -> Worker:
-    """The real worker (the registry has the return workflow and activities)."""
-    return build_worker(client, settings, deps)
-
-
-@asynccontextmanager
-async def returns_platform(
-    database_url: str, client: Client, temporal_address: str, **overrides: Any
-) -> AsyncIterator[Platform]:
-    settings = make_settings(
-        database_url,
-        temporal_address,
-        temporal_task_queue=f"returns-{uuid.uuid4().hex}",
-        **{**FAST_TIMINGS, **overrides},
-    )
-    engine = database.create_engine(settings)
-    sessionmaker = database.create_sessionmaker(engine)
-    deps = Dependencies.build(settings, sessionmaker)
-    app = create_app(settings)
-    try:
-        shop = await make_shop(sessionmaker)
-        async with contextlib.AsyncExitStack() as stack:
-            await stack.enter_async_context(returns_worker(client, settings, deps))
-            async for http in _client_for(app):
-                yield Platform(
-                    client=http,
-                    settings=settings,
-                    sessionmaker=sessionmaker,
-                    temporal=client,
-                    provider=TestPaymentProvider(store=PostgresTestProviderStore(sessionmaker)),
-                    shop=shop,
-                )
-    finally:
-        await deps.aclose()
-        await engine.dispose()
+# --- the platform ------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -212,7 +165,7 @@ def templates(mails: list[Any]) -> list[str]:
 
 
 async def test_request_approve_receive_refund(returns_env: tuple[str, Client, str]) -> None:
-    async with returns_platform(*returns_env) as p:
+    async with platform(*returns_env) as p:
         shopper, order_id = await bought(p, tees=2, mugs=1)
         manager = await member(p, p.shop.north, VendorRole.MANAGER)
         tee = await line_of(p, order_id, p.shop.tee)
@@ -344,7 +297,7 @@ async def test_request_approve_receive_refund(returns_env: tuple[str, Client, st
 async def test_unanswered_return_is_approved_at_the_deadline(
     returns_env: tuple[str, Client, str],
 ) -> None:
-    async with returns_platform(*returns_env, return_response_within_s=1.5) as p:
+    async with platform(*returns_env, return_response_within_s=1.5) as p:
         shopper, order_id = await bought(p, tees=1, mugs=0)
         manager = await member(p, p.shop.north, VendorRole.MANAGER)
         tee = await line_of(p, order_id, p.shop.tee)
@@ -394,7 +347,7 @@ async def test_unanswered_return_is_approved_at_the_deadline(
 async def test_rejected_return_ends_and_frees_its_units(
     returns_env: tuple[str, Client, str],
 ) -> None:
-    async with returns_platform(*returns_env) as p:
+    async with platform(*returns_env) as p:
         shopper, order_id = await bought(p, tees=1, mugs=0)
         manager = await member(p, p.shop.north, VendorRole.MANAGER)
         tee = await line_of(p, order_id, p.shop.tee)
@@ -432,7 +385,7 @@ async def test_rejected_return_ends_and_frees_its_units(
 async def test_after_the_deadline_the_vendor_may_approve_but_not_reject(
     returns_env: tuple[str, Client, str],
 ) -> None:
-    async with returns_platform(*returns_env) as p:
+    async with platform(*returns_env) as p:
         shopper, order_id = await bought(p, tees=1, mugs=0)
         manager = await member(p, p.shop.north, VendorRole.MANAGER)
         tee = await line_of(p, order_id, p.shop.tee)
@@ -466,7 +419,7 @@ async def test_after_the_deadline_the_vendor_may_approve_but_not_reject(
 
 
 async def test_refusals(returns_env: tuple[str, Client, str]) -> None:
-    async with returns_platform(*returns_env) as p:
+    async with platform(*returns_env) as p:
         shopper, order_id = await bought(p, tees=2, mugs=1)
         tee = await line_of(p, order_id, p.shop.tee)
         mug = await line_of(p, order_id, p.shop.mug)
@@ -499,7 +452,7 @@ async def test_refusals(returns_env: tuple[str, Client, str]) -> None:
 
 
 async def test_someone_elses_return_is_not_found(returns_env: tuple[str, Client, str]) -> None:
-    async with returns_platform(*returns_env) as p:
+    async with platform(*returns_env) as p:
         shopper, order_id = await bought(p, tees=1, mugs=1)
         tee = await line_of(p, order_id, p.shop.tee)
         await deliver(p, order_id, p.shop.north)
