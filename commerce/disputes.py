@@ -27,7 +27,6 @@ dispute id of its own, so the event id stands for it.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import json
@@ -755,19 +754,3 @@ async def reconcile_disputes(
             )
             started += 1
     return started
-
-
-async def run_dispute_reconciler(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    client: Client,
-    settings: Settings,
-    stop: asyncio.Event,
-) -> None:
-    """Reconcile every ``order_reconcile_after_s`` until ``stop``; errors are logged."""
-    while not stop.is_set():
-        try:
-            await reconcile_disputes(sessionmaker, client, settings)
-        except Exception:
-            log.exception("dispute reconciliation failed; will try again")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=settings.order_reconcile_after_s)

@@ -8,7 +8,6 @@ name and through their input/output dataclasses only (workflows.order_types).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -191,19 +190,3 @@ async def reconcile_pending(
             log.warning("started the saga of an orphaned order", extra={"order_id": str(order.id)})
             started += 1
     return started
-
-
-async def run_reconciler(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    client: Client,
-    settings: Settings,
-    stop: asyncio.Event,
-) -> None:
-    """Reconcile every ``order_reconcile_after_s`` until ``stop``; errors are logged."""
-    while not stop.is_set():
-        try:
-            await reconcile_pending(sessionmaker, client, settings)
-        except Exception:
-            log.exception("order reconciliation failed; will try again")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=settings.order_reconcile_after_s)

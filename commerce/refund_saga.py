@@ -6,8 +6,6 @@ instead. Talks to the workflow by name and through its input dataclass only.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -129,19 +127,3 @@ async def reconcile_pending_refunds(
             )
             started += 1
     return started
-
-
-async def run_refund_reconciler(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    client: Client,
-    settings: Settings,
-    stop: asyncio.Event,
-) -> None:
-    """Reconcile every ``order_reconcile_after_s`` until ``stop``; errors are logged."""
-    while not stop.is_set():
-        try:
-            await reconcile_pending_refunds(sessionmaker, client, settings)
-        except Exception:
-            log.exception("refund reconciliation failed; will try again")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=settings.order_reconcile_after_s)

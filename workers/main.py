@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 
@@ -11,6 +12,7 @@ from commerce.mail import MailDispatcher, transport_for
 from commerce.payout_schedule import ensure_payout_schedule
 from commerce.search.indexer import SearchIndexer, backend_for
 from core import database, temporal
+from core.periodic import run_every
 from core.settings import Settings
 from workers.registry import Dependencies, build_worker
 
@@ -49,13 +51,20 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
             tasks.create_task(mail.run(stop))
             tasks.create_task(indexer.run(stop, interval_s=1.0))
             tasks.create_task(housekeeping.run(deps.sessionmaker, stop))
-            tasks.create_task(order_saga.run_reconciler(deps.sessionmaker, client, settings, stop))
-            tasks.create_task(
-                refund_saga.run_refund_reconciler(deps.sessionmaker, client, settings, stop)
-            )
-            tasks.create_task(
-                disputes.run_dispute_reconciler(deps.sessionmaker, client, settings, stop)
-            )
+            # Repairs after crashes: sagas whose start the API lost.
+            for what, reconcile in (
+                ("order reconciliation", order_saga.reconcile_pending),
+                ("refund reconciliation", refund_saga.reconcile_pending_refunds),
+                ("dispute reconciliation", disputes.reconcile_disputes),
+            ):
+                tasks.create_task(
+                    run_every(
+                        settings.order_reconcile_after_s,
+                        stop,
+                        functools.partial(reconcile, deps.sessionmaker, client, settings),
+                        what=what,
+                    )
+                )
             log.info(
                 "worker started",
                 extra={

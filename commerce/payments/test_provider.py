@@ -58,6 +58,7 @@ from commerce.payments.provider import (
     TransientPaymentError,
     WebhookEvent,
 )
+from core import webhook_signatures
 from models.orders import TestPaymentRecord
 
 SIGNATURE_HEADER = "Emporium-Test-Signature"
@@ -299,11 +300,6 @@ def _digest(*parts: str) -> str:
 def _fingerprint(*arguments: str | int | None) -> str:
     # A digest, not the arguments: the payment token is kept out of the table as out of logs.
     return hashlib.sha256(json.dumps(arguments).encode()).hexdigest()
-
-
-def _sign(secret: str, payload: bytes, timestamp: int) -> str:
-    signed = f"{timestamp}.".encode() + payload
-    return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
 def _payment_lock(payment_id: str) -> str:
@@ -662,12 +658,13 @@ class TestPaymentProvider:
         }
         payload = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
         signed_at = int(self._clock()) if timestamp is None else timestamp
-        signature = _sign(self._webhook_secret, payload, signed_at)
         return SignedWebhook(
             payload=payload,
             headers={
                 "Content-Type": "application/json",
-                SIGNATURE_HEADER: f"t={signed_at},v1={signature}",
+                SIGNATURE_HEADER: webhook_signatures.header(
+                    self._webhook_secret, payload, signed_at
+                ),
             },
         )
 
@@ -692,20 +689,12 @@ class TestPaymentProvider:
 
     def _verify(self, payload: bytes, headers: Mapping[str, str]) -> None:
         lowered = {name.lower(): value for name, value in headers.items()}
-        header = lowered.get(SIGNATURE_HEADER.lower())
-        if not header:
-            raise InvalidWebhook(f"missing {SIGNATURE_HEADER} header")
-        parts: dict[str, list[str]] = {}
-        for item in header.split(","):
-            key, _, value = item.strip().partition("=")
-            parts.setdefault(key, []).append(value)
-        try:
-            timestamp = int(parts["t"][0])
-        except (KeyError, ValueError):
-            raise InvalidWebhook("signature header has no timestamp") from None
-        expected = _sign(self._webhook_secret, payload, timestamp)
-        # compare_digest: no timing oracle on the signature.
-        if not any(hmac.compare_digest(expected, given) for given in parts.get("v1", [])):
-            raise InvalidWebhook("signature does not match")
-        if abs(self._clock() - timestamp) > WEBHOOK_TOLERANCE_S:
-            raise InvalidWebhook("signature timestamp outside the tolerance")
+        refused = webhook_signatures.problem(
+            self._webhook_secret,
+            payload,
+            lowered.get(SIGNATURE_HEADER.lower()),
+            now=self._clock(),
+            tolerance_s=WEBHOOK_TOLERANCE_S,
+        )
+        if refused is not None:
+            raise InvalidWebhook(refused)
