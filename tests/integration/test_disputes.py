@@ -5,10 +5,12 @@ admin and vendor routes over HTTP. Each test has a database and a task queue of 
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
@@ -38,6 +40,8 @@ from tests.factories import Account, sign_up
 from tests.order_harness import Platform, platform
 from workflows.disputes import DisputeSettled, DisputeView, DisputeWorkflow, dispute_workflow_id
 from workflows.search_attributes import ORDER_ID
+
+HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 
 pytestmark = pytest.mark.slow
 
@@ -309,8 +313,11 @@ async def test_a_lost_dispute_freezes_reminds_then_debits_the_vendors(
     seen = await p.client.get(f"/vendors/{north.id}/disputes", headers=north_staff.headers)
     assert seen.json()["items"][0]["debit"] == -shares[north.id]
 
-    # The history replays: the workflow is deterministic.
-    await Replayer(workflows=[DisputeWorkflow]).replay_workflow(await handle.fetch_history())
+    # The history replays: the workflow is deterministic (and is kept for the replay test).
+    history = await handle.fetch_history()
+    await Replayer(workflows=[DisputeWorkflow]).replay_workflow(history)
+    if os.environ.get("RECORD_WORKFLOW_HISTORIES") == "1":
+        (HISTORIES / "dispute_lost.json").write_text(history.to_json() + "\n")
 
 
 async def test_a_won_dispute_debits_nobody_and_releases_the_freeze(

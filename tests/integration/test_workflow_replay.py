@@ -1,12 +1,14 @@
 """Determinism guard: histories recorded from real runs must replay on today's workflow code.
 
 ``tests/histories/*.json`` were recorded from earlier versions of the order saga (happy path,
-decline then retry, 3-D Secure by webhook, cancellation after payment, payment window expiry).
-A change to ``OrderWorkflow`` / ``ShipmentWorkflow`` that would break orders already running in
+decline then retry, 3-D Secure by webhook, cancellation after payment, payment window expiry,
+delivered) and of the fulfilment workflows (a delivered shipment, a refunded return and its
+refund, a lost dispute). A change to a workflow that would break executions already running in
 production fails here; such a change needs ``workflow.patched`` (or a new workflow type).
 
-To record fresh histories (after a deliberate, versioned change), run this module with
-``RECORD_WORKFLOW_HISTORIES=1``: the scenarios below write their histories into the folder.
+To record fresh histories (after a deliberate, versioned change), run this module,
+tests/integration/test_fulfilment_flow.py and tests/integration/test_disputes.py with
+``RECORD_WORKFLOW_HISTORIES=1``: their scenarios write their histories into the folder.
 """
 
 from __future__ import annotations
@@ -55,6 +57,11 @@ def test_histories_are_recorded() -> None:
         "order_3ds_webhook",
         "order_cancelled_after_payment",
         "order_payment_window_expired",
+        "order_delivered",
+        "shipment_delivered",
+        "return_refunded",
+        "refund_for_return",
+        "dispute_lost",
     }
 
 
