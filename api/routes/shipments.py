@@ -17,8 +17,9 @@ from temporalio.service import RPCError
 
 from api.access import CurrentUser, Public, VendorManager, VendorStaff
 from api.deps import SessionDep, SettingsDep, TemporalDep
+from api.routes.webhooks import read_body
 from commerce import orders, refunds, shipments
-from commerce.carriers import InvalidCarrierWebhook, SimulatedCarrier
+from commerce.carriers import SimulatedCarrier
 from commerce.errors import NotFound
 from commerce.refund_saga import start_refund_workflow
 from commerce.shipping import LabelRequest
@@ -29,8 +30,6 @@ from workflows.order_types import shipment_workflow_id
 log = logging.getLogger("emporium.shipments")
 
 router = APIRouter(tags=["shipments"])
-
-MAX_WEBHOOK_BYTES = 64 * 1024
 
 
 class UnknownCarrier(NotFound):
@@ -369,9 +368,8 @@ async def carrier_webhook(
     implementation = carriers(settings).get(carrier)
     if implementation is None:
         raise UnknownCarrier(f"No carrier {carrier!r} is configured here.")
-    body = await request.body()
-    if len(body) > MAX_WEBHOOK_BYTES:
-        raise InvalidCarrierWebhook("The body is too large.")
+    # Read with a limit, as payment webhooks are: a public route must not buffer any size.
+    body = await read_body(request)
     event = implementation.parse_webhook(body, request.headers)
     shipment, new = await shipments.apply_tracking_event(session, event=event)
     await session.commit()

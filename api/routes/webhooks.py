@@ -75,7 +75,7 @@ class WebhookReceived(BaseModel):
     duplicate: bool
 
 
-async def _read_body(request: Request) -> bytes:
+async def read_body(request: Request) -> bytes:
     """The raw body (signatures are over the exact bytes), refused beyond `MAX_BODY_BYTES`."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
@@ -167,7 +167,7 @@ async def receive_webhook(
     implementation = providers.get(provider)
     if implementation is None:
         raise UnknownWebhookProvider(f"No payment provider {provider!r} is configured here.")
-    body = await _read_body(request)
+    body = await read_body(request)
     event = await _verify(implementation, provider, body, request)
     received = await accept(session, temporal, provider=provider, event=event)
     if event.status == "disputed":

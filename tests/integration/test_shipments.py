@@ -142,6 +142,10 @@ async def test_two_vendors_ship_and_deliver(fulfilment: Platform) -> None:
         headers=forged[1],
     )
     assert (bad.status_code, bad.json()["code"]) == (400, "invalid_carrier_webhook")
+    huge = await p.client.post(
+        "/webhooks/carriers/simulated", content=b"x" * (300 * 1024), headers=forged[1]
+    )
+    assert (huge.status_code, huge.json()["code"]) == (413, "webhook_too_large")
     for payload, headers in (in_transit, in_transit, delivered):
         answer = await p.client.post(
             "/webhooks/carriers/simulated", content=payload, headers=headers
