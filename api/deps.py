@@ -29,6 +29,22 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
         await session.commit()
 
 
+async def read_body(request: Request, *, limit: int, too_large: DomainError) -> bytes:
+    """The raw body, refused with ``too_large`` as soon as it is known to exceed ``limit``
+    bytes: from Content-Length when sent, else while streaming (never buffered past it)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _settings(request: Request) -> Settings:
     return request.app.state.settings
 

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 
 from api.access import VendorManager, VendorStaff
-from api.deps import SessionDep
+from api.deps import SessionDep, read_body
 from api.schemas.inventory import (
     ImportReportRead,
     MovementRead,
@@ -157,7 +157,13 @@ async def import_stock(
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in {_CSV, _JSON}:
         raise inventory.UnsupportedImportFormat(f"Send the file as {_CSV} or {_JSON}.")
-    data = await _read_body(request, limit=inventory.MAX_IMPORT_BYTES)
+    data = await read_body(
+        request,
+        limit=inventory.MAX_IMPORT_BYTES,
+        too_large=inventory.ImportTooLarge(
+            f"At most {inventory.MAX_IMPORT_BYTES // (1024 * 1024)} MB per file."
+        ),
+    )
     rows = (
         inventory.parse_stock_csv(data) if media_type == _CSV else inventory.parse_stock_json(data)
     )
@@ -186,18 +192,3 @@ async def export_stock(
         media_type=f"{_CSV}; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="stock.csv"'},
     )
-
-
-async def _read_body(request: Request, *, limit: int) -> bytes:
-    """The body, refused as soon as it is known to exceed ``limit`` (not after buffering)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise inventory.ImportTooLarge(f"At most {limit // (1024 * 1024)} MB per file.")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise inventory.ImportTooLarge(f"At most {limit // (1024 * 1024)} MB per file.")
-        chunks.append(chunk)
-    return b"".join(chunks)

@@ -17,7 +17,7 @@ from temporalio.service import RPCError
 
 from api.access import CurrentUser, Public, VendorManager, VendorStaff
 from api.deps import SessionDep, SettingsDep, TemporalDep
-from api.routes.webhooks import read_body
+from api.routes.webhooks import read_webhook_body
 from commerce import orders, refunds, shipments
 from commerce.carriers import SimulatedCarrier
 from commerce.errors import NotFound
@@ -369,7 +369,7 @@ async def carrier_webhook(
     if implementation is None:
         raise UnknownCarrier(f"No carrier {carrier!r} is configured here.")
     # Read with a limit, as payment webhooks are: a public route must not buffer any size.
-    body = await read_body(request)
+    body = await read_webhook_body(request)
     event = implementation.parse_webhook(body, request.headers)
     shipment, new = await shipments.apply_tracking_event(session, event=event)
     await session.commit()

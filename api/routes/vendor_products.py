@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from api.access import VendorManager, VendorStaff
-from api.deps import SessionDep
+from api.deps import SessionDep, read_body
 from api.schemas.catalog_admin import (
     ImageCreate,
     ImageOrder,
@@ -57,22 +57,6 @@ _IMPORT_BODY: dict[str, Any] = {
 # --- import and export (before /{product_id}, which would take "import" for an id) ----------
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refused as soon as it grows past ``limit`` (a Content-Length is not to be
-    trusted, and may be absent)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise bulk.ImportTooLarge(f"An import file has at most {limit // 1024 // 1024} MB.")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise bulk.ImportTooLarge(f"An import file has at most {limit // 1024 // 1024} MB.")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 @router.post(PRODUCTS + "/import", openapi_extra=_IMPORT_BODY)
 async def import_products(
     request: Request,
@@ -89,7 +73,13 @@ async def import_products(
     fmt = _IMPORT_MEDIA_TYPES.get(media_type)
     if fmt is None:
         raise HTTPException(415, "Send the file as text/csv or application/json.")
-    data = await _read_body(request, bulk.MAX_IMPORT_BYTES)
+    data = await read_body(
+        request,
+        limit=bulk.MAX_IMPORT_BYTES,
+        too_large=bulk.ImportTooLarge(
+            f"An import file has at most {bulk.MAX_IMPORT_BYTES // 1024 // 1024} MB."
+        ),
+    )
     report = await bulk.import_products(
         session, vendor_id=vendor.vendor_id, data=data, fmt=fmt, dry_run=dry_run
     )

@@ -33,7 +33,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.access import Public
-from api.deps import PaymentProvidersDep, SessionDep, SettingsDep, TemporalDep
+from api.deps import PaymentProvidersDep, SessionDep, SettingsDep, TemporalDep, read_body
 from api.problems import Problem
 from commerce import disputes
 from commerce.errors import DomainError
@@ -75,19 +75,13 @@ class WebhookReceived(BaseModel):
     duplicate: bool
 
 
-async def read_body(request: Request) -> bytes:
+async def read_webhook_body(request: Request) -> bytes:
     """The raw body (signatures are over the exact bytes), refused beyond `MAX_BODY_BYTES`."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise WebhookTooLarge(f"At most {MAX_BODY_BYTES} bytes.")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise WebhookTooLarge(f"At most {MAX_BODY_BYTES} bytes.")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_body(
+        request,
+        limit=MAX_BODY_BYTES,
+        too_large=WebhookTooLarge(f"At most {MAX_BODY_BYTES} bytes."),
+    )
 
 
 async def _verify(
@@ -167,7 +161,7 @@ async def receive_webhook(
     implementation = providers.get(provider)
     if implementation is None:
         raise UnknownWebhookProvider(f"No payment provider {provider!r} is configured here.")
-    body = await read_body(request)
+    body = await read_webhook_body(request)
     event = await _verify(implementation, provider, body, request)
     received = await accept(session, temporal, provider=provider, event=event)
     if event.status == "disputed":
