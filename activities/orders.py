@@ -538,7 +538,7 @@ class OrderActivities:
         if payment_id is None:
             return CompensatePaymentOutput("nothing")
         if payment.status == PaymentStatus.CAPTURED:
-            return await self._refund_on_cancel(order_id, params.attempt, payment_id)
+            return await self._refund_on_cancel(order_id, params.attempt, provider, payment_id)
         try:
             await provider.void(  # type: ignore[attr-defined]
                 payment_id,
@@ -567,7 +567,7 @@ class OrderActivities:
         return CompensatePaymentOutput("voided")
 
     async def _refund_on_cancel(
-        self, order_id: uuid.UUID, attempt: int, payment_id: str
+        self, order_id: uuid.UUID, attempt: int, provider: object, payment_id: str
     ) -> CompensatePaymentOutput:
         """Give back what is left of a captured payment, as a refund like any other (so the
         ledger and the credit notes follow): counted first, then refunded at the provider with
@@ -590,7 +590,6 @@ class OrderActivities:
             refund_id, amount, status = refund.id, refund.amount, refund.status
         if status != RefundStatus.PENDING:
             return CompensatePaymentOutput("refunded")
-        provider = self._provider(await self._payment_provider_name(order_id, attempt))
         try:
             answer = await provider.refund(  # type: ignore[attr-defined]
                 payment_id,
@@ -615,11 +614,6 @@ class OrderActivities:
                     data={"attempt": attempt, "provider_refund_id": answer.provider_refund_id},
                 )
         return CompensatePaymentOutput("refunded")
-
-    async def _payment_provider_name(self, order_id: uuid.UUID, attempt: int) -> str:
-        async with self._sessionmaker() as session:
-            payment = await order_payments.get_attempt(session, order_id=order_id, attempt=attempt)
-            return payment.provider
 
     # --- shipments --------------------------------------------------------------------------
 
