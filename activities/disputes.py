@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from commerce import disputes
 from commerce.errors import DomainError
+from core.clock import SYSTEM_CLOCK, Clock
 from workflows.disputes import (
     DisputeNotified,
     DisputeRef,
@@ -38,8 +39,11 @@ def _non_retryable(error: DomainError) -> ApplicationError:
 class DisputeActivities:
     """Steps of ``DisputeWorkflow``, built once per worker."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], *, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self._sessionmaker = sessionmaker
+        self._clock = clock
 
     def all(self) -> list[object]:
         """Every activity, for the worker's registry."""
@@ -89,7 +93,10 @@ class DisputeActivities:
         async with self._sessionmaker.begin() as session:
             try:
                 settled = await disputes.settle(
-                    session, dispute_id=uuid.UUID(params.dispute_id), outcome=params.outcome
+                    session,
+                    dispute_id=uuid.UUID(params.dispute_id),
+                    outcome=params.outcome,
+                    now=self._clock.now(),
                 )
             except (disputes.DisputeNotFound, disputes.InvalidDisputeOutcome) as error:
                 raise _non_retryable(error) from None

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -29,6 +29,7 @@ from commerce.payments.provider import (
     TransientPaymentError,
 )
 from commerce.payments.registry import PaymentProviders
+from core.clock import SYSTEM_CLOCK, Clock
 from models import (
     InventoryReservation,
     OrderStatus,
@@ -160,11 +161,13 @@ class OrderActivities:
         *,
         storefront_url: str,
         commission_bp: int,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._providers = providers
         self._storefront_url = storefront_url
         self._commission_bp = commission_bp
+        self._clock = clock
 
     def _provider(self, name: str) -> object:
         provider = self._providers.get(name)
@@ -200,7 +203,9 @@ class OrderActivities:
         """Reserved units become sold."""
         async with self._sessionmaker.begin() as session:
             try:
-                await inventory.commit(session, reservation_key=reservation_key(ref.order_id))
+                await inventory.commit(
+                    session, reservation_key=reservation_key(ref.order_id), now=self._clock.now()
+                )
             except (inventory.ReservationReleased, inventory.ReservationNotFound) as error:
                 raise _non_retryable("ReservationLost", error.detail) from None
 
@@ -212,7 +217,7 @@ class OrderActivities:
         async with self._sessionmaker.begin() as session:
             held = await inventory.get_reservation(session, reservation_key=key)
             if held.status == ReservationStatus.RESERVED:
-                await inventory.release(session, reservation_key=key)
+                await inventory.release(session, reservation_key=key, now=self._clock.now())
             elif held.status == ReservationStatus.COMMITTED:
                 rows = await session.scalars(
                     select(InventoryReservation).where(InventoryReservation.reservation_key == key)
@@ -255,6 +260,7 @@ class OrderActivities:
         """Paid and committed: confirmed, promotion uses confirmed, the bought items leave the
         cart and the confirmation email is queued, all in one transaction (so once)."""
         order_id = uuid.UUID(ref.order_id)
+        now = self._clock.now()
         async with self._sessionmaker.begin() as session:
             moved = await orders.transition(
                 session,
@@ -263,7 +269,7 @@ class OrderActivities:
                 allowed_from=orders.before(OrderStatus.CONFIRMED),
                 event="confirmed",
                 detail="Payment captured; the sellers have been asked to ship.",
-                values={"confirmed_at": func.now()},
+                values={"confirmed_at": now},
             )
             order = await orders.get_order(session, order_id=order_id)
             detail = await orders.detail(session, order=order)
@@ -272,9 +278,9 @@ class OrderActivities:
                 await orders.remove_ordered_items(session, order=order)
                 # The vendors' sales (less commission) and their invoices, with the status.
                 await ledger.record_sale(
-                    session, order_id=order_id, commission_bp=self._commission_bp
+                    session, order_id=order_id, commission_bp=self._commission_bp, now=now
                 )
-                await invoices.issue_invoices(session, order_id=order_id)
+                await invoices.issue_invoices(session, order_id=order_id, now=now)
                 if order.contact_email:
                     await queue_mail(
                         session,
@@ -303,7 +309,7 @@ class OrderActivities:
                 event=params.status,
                 detail=params.reason.replace("_", " "),
                 data={"reason": params.reason},
-                values={"cancelled_at": func.now(), "cancel_reason": params.reason[:500]},
+                values={"cancelled_at": self._clock.now(), "cancel_reason": params.reason[:500]},
             )
             if moved:
                 order = await orders.get_order(session, order_id=order_id)
@@ -381,7 +387,11 @@ class OrderActivities:
             ids = [i for i in (authorization.provider_payment_id, payment.provider_reference) if i]
             if ids:
                 for event in await webhooks.attach_early_events(
-                    session, provider=provider, payment_ids=ids, order_id=order_id
+                    session,
+                    provider=provider,
+                    payment_ids=ids,
+                    order_id=order_id,
+                    now=self._clock.now(),
                 ):
                     if event.status is not None and event.payment_id is not None:
                         early.append(
@@ -586,6 +596,7 @@ class OrderActivities:
                     reason="The order was cancelled.",
                     amount=left,
                     request_key=key,
+                    now=self._clock.now(),
                 )
             refund_id, amount, status = refund.id, refund.amount, refund.status
         if status != RefundStatus.PENDING:
@@ -598,14 +609,15 @@ class OrderActivities:
             )
         except PaymentDeclined as declined:
             raise _non_retryable("RefundRefused", declined.detail, declined.reason) from None
+        now = self._clock.now()
         async with self._sessionmaker.begin() as session:
             if await refunds.mark_succeeded(
-                session, refund_id=refund_id, provider_refund_id=answer.provider_refund_id
+                session, refund_id=refund_id, provider_refund_id=answer.provider_refund_id, now=now
             ):
                 await ledger.record_refund(
-                    session, refund_id=refund_id, commission_bp=self._commission_bp
+                    session, refund_id=refund_id, commission_bp=self._commission_bp, now=now
                 )
-                await invoices.issue_credit_note(session, refund_id=refund_id)
+                await invoices.issue_credit_note(session, refund_id=refund_id, now=now)
                 await orders.add_event(
                     session,
                     order_id=order_id,

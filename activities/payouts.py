@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from commerce import ledger
+from core.clock import SYSTEM_CLOCK, Clock
 from models import PayoutStatus
 
 
@@ -33,8 +34,11 @@ class PayoutActivities:
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
         provider: ledger.PayoutProvider | None = None,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._sessionmaker = sessionmaker
+        self._clock = clock
         self._provider = provider or ledger.TestPayoutProvider()
 
     @activity.defn
@@ -51,7 +55,9 @@ class PayoutActivities:
         for payout_id in pending:
             activity.heartbeat(str(payout_id))
             async with self._sessionmaker.begin() as session:
-                await ledger.send_payout(session, payout_id=payout_id, provider=self._provider)
+                await ledger.send_payout(
+                    session, payout_id=payout_id, provider=self._provider, now=self._clock.now()
+                )
         async with self._sessionmaker() as session:
             found = await ledger.payouts_by_id(session, payout_ids=settled)
         amounts: dict[str, int] = {}

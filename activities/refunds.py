@@ -21,6 +21,7 @@ from commerce.errors import DomainError
 from commerce.orders import format_money
 from commerce.payments.provider import PaymentDeclined, PaymentError, TransientPaymentError
 from commerce.payments.registry import PaymentProviders
+from core.clock import SYSTEM_CLOCK, Clock
 from models import OrderLine, Payment, RefundLine, RefundSource, RefundStatus
 from workflows.refunds import (
     CreateRefundInput,
@@ -60,11 +61,13 @@ class RefundActivities:
         storefront_url: str,
         *,
         commission_bp: int = DEFAULT_COMMISSION_BP,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._providers = providers
         self._storefront_url = storefront_url
         self._commission_bp = commission_bp
+        self._clock = clock
 
     @activity.defn
     async def create_refund(self, params: CreateRefundInput) -> str:
@@ -84,6 +87,7 @@ class RefundActivities:
                     restock=params.restock,
                     requested_by=uuid.UUID(params.requested_by) if params.requested_by else None,
                     request_key=params.request_key,
+                    now=self._clock.now(),
                 )
             except DomainError as error:
                 raise _non_retryable(error) from None
@@ -143,14 +147,19 @@ class RefundActivities:
             return await self._fail(refund_id, "provider_failed")
         async with self._sessionmaker.begin() as session:
             await refunds.mark_succeeded(
-                session, refund_id=refund_id, provider_refund_id=answer.provider_refund_id
+                session,
+                refund_id=refund_id,
+                provider_refund_id=answer.provider_refund_id,
+                now=self._clock.now(),
             )
             refund = await refunds.get_refund(session, refund_id=refund_id)
             return _outcome_of(refund.status, refund.provider_refund_id, refund.failure_reason)
 
     async def _fail(self, refund_id: uuid.UUID, reason: str) -> ProviderRefundOutput:
         async with self._sessionmaker.begin() as session:
-            await refunds.mark_failed(session, refund_id=refund_id, reason=reason)
+            await refunds.mark_failed(
+                session, refund_id=refund_id, reason=reason, now=self._clock.now()
+            )
             refund = await refunds.get_refund(session, refund_id=refund_id)
             return _outcome_of(refund.status, refund.provider_refund_id, refund.failure_reason)
 
@@ -199,14 +208,19 @@ class RefundActivities:
         bp = self._commission_bp if params.commission_bp is None else params.commission_bp
         async with self._sessionmaker.begin() as session:
             return await ledger.record_refund(
-                session, refund_id=uuid.UUID(params.refund_id), commission_bp=bp
+                session,
+                refund_id=uuid.UUID(params.refund_id),
+                commission_bp=bp,
+                now=self._clock.now(),
             )
 
     @activity.defn
     async def issue_refund_credit_notes(self, ref: RefundRef) -> int:
         """One credit note per vendor share (idempotent); how many the refund has."""
         async with self._sessionmaker.begin() as session:
-            notes = await invoices.issue_credit_note(session, refund_id=uuid.UUID(ref.refund_id))
+            notes = await invoices.issue_credit_note(
+                session, refund_id=uuid.UUID(ref.refund_id), now=self._clock.now()
+            )
             return len(notes)
 
     @activity.defn

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -16,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 from commerce import orders, returns
 from commerce.errors import DomainError
+from core.clock import SYSTEM_CLOCK, Clock
 from models import ReturnRequest
 from workflows.returns import ReturnRef, ReturnState
 
@@ -31,7 +33,7 @@ def _non_retryable(error: DomainError) -> ApplicationError:
     )
 
 
-async def _state(session: AsyncSession, request: ReturnRequest) -> ReturnState:
+async def _state(session: AsyncSession, request: ReturnRequest, *, now: datetime) -> ReturnState:
     found = await returns.detail(session, request=request)
     return ReturnState(
         return_id=str(request.id),
@@ -39,14 +41,20 @@ async def _state(session: AsyncSession, request: ReturnRequest) -> ReturnState:
         refund_id=str(request.refund_id) if request.refund_id else None,
         refund_status=found.refund.status.value if found.refund is not None else None,
         auto_approved=request.auto_approved,
+        # Measured on the application's clock, the one respond_by was set by: the workflow
+        # waits this long, whatever its own clock says.
+        respond_in_s=(request.respond_by - now).total_seconds(),
     )
 
 
 class ReturnActivities:
     """Steps of ``ReturnWorkflow``, built once per worker."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], *, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self._sessionmaker = sessionmaker
+        self._clock = clock
 
     @activity.defn
     async def read_return(self, ref: ReturnRef) -> ReturnState:
@@ -56,20 +64,22 @@ class ReturnActivities:
                 request = await returns.get_return(session, return_id=uuid.UUID(ref.return_id))
             except returns.ReturnNotFound as error:
                 raise _non_retryable(error) from None
-            return await _state(session, request)
+            return await _state(session, request, now=self._clock.now())
 
     @activity.defn
     async def auto_approve_return(self, ref: ReturnRef) -> ReturnState:
         """Approve a return still unanswered at its deadline (the shopper is emailed); a
         decision stored first stands. The state either way."""
         return_id = uuid.UUID(ref.return_id)
+        now = self._clock.now()
         async with self._sessionmaker.begin() as session:
-            moved = await returns.auto_approve(session, return_id=return_id)
+            moved = await returns.auto_approve(session, return_id=return_id, now=now)
             if moved:
                 activity.logger.info(
                     "return approved automatically", extra={"return_id": ref.return_id}
                 )
-            return await _state(session, await returns.get_return(session, return_id=return_id))
+            request = await returns.get_return(session, return_id=return_id)
+            return await _state(session, request, now=now)
 
     @activity.defn
     async def create_return_refund(self, ref: ReturnRef) -> str:
@@ -79,7 +89,9 @@ class ReturnActivities:
         return_id = uuid.UUID(ref.return_id)
         try:
             async with self._sessionmaker.begin() as session:
-                refund = await returns.create_return_refund(session, return_id=return_id)
+                refund = await returns.create_return_refund(
+                    session, return_id=return_id, now=self._clock.now()
+                )
                 return str(refund.id)
         except returns.ReturnNotRefundable as error:
             await self._note_not_refundable(return_id, error)
@@ -108,7 +120,7 @@ class ReturnActivities:
         return_id = uuid.UUID(ref.return_id)
         async with self._sessionmaker.begin() as session:
             request = await returns.complete(session, return_id=return_id)
-            return await _state(session, request)
+            return await _state(session, request, now=self._clock.now())
 
     def all(self) -> list[Callable[..., object]]:
         """Every activity of the class, for the worker's registry."""

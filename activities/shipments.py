@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from commerce import orders, refunds, shipments
+from core.clock import SYSTEM_CLOCK, Clock
 from models import OrderStatus, Refund, RefundSource, Shipment, ShipmentStatus, Vendor
 
 
@@ -33,6 +34,9 @@ class ShipmentState:
     status: str
     accept_by: str  # ISO 8601
     shipped: bool
+    # Seconds until accept_by, by the application's clock when read (None in histories
+    # recorded before it existed: the workflow then measures with its own clock).
+    accept_in_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -49,24 +53,29 @@ class CompletionInput:
 @dataclass(frozen=True)
 class CompletionOutput:
     complete_at: str | None  # ISO 8601; None: nothing was delivered
+    # Seconds until complete_at by the application's clock (None in older histories).
+    complete_in_s: float | None = None
 
 
 class ShipmentActivities:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], *, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self._sessionmaker = sessionmaker
+        self._clock = clock
 
     @activity.defn
     async def open_shipment(self, params: OpenShipmentInput) -> ShipmentState:
         """Create the shipment once, with its acceptance deadline."""
-        accept_by = datetime.now(UTC) + timedelta(seconds=params.accept_within_s)
+        now = self._clock.now()
         async with self._sessionmaker.begin() as session:
             shipment = await shipments.open_shipment(
                 session,
                 order_id=uuid.UUID(params.order_id),
                 vendor_id=uuid.UUID(params.vendor_id),
-                accept_by=accept_by,
+                accept_by=now + timedelta(seconds=params.accept_within_s),
             )
-            return _state(shipment)
+            return _state(shipment, now=now)
 
     @activity.defn
     async def shipment_state(self, ref: ShipmentRef) -> ShipmentState:
@@ -74,7 +83,7 @@ class ShipmentActivities:
             shipment = await shipments.get_shipment(
                 session, order_id=uuid.UUID(ref.order_id), vendor_id=uuid.UUID(ref.vendor_id)
             )
-            return _state(shipment)
+            return _state(shipment, now=self._clock.now())
 
     @activity.defn
     async def cancel_unaccepted(self, ref: ShipmentRef) -> UnacceptedOutput:
@@ -82,12 +91,13 @@ class ShipmentActivities:
         transaction; a vendor who accepted in the same instant wins or loses by the row."""
         order_id, vendor_id = uuid.UUID(ref.order_id), uuid.UUID(ref.vendor_id)
         key = f"unaccepted:{order_id}:{vendor_id}"
+        now = self._clock.now()
         async with self._sessionmaker.begin() as session:
             existing = await session.scalar(select(Refund.id).where(Refund.request_key == key))
             if existing is not None:
                 return UnacceptedOutput(cancelled=True, refund_id=str(existing))
             shipment = await shipments.get_shipment(session, order_id=order_id, vendor_id=vendor_id)
-            lines = await shipments.cancel_unaccepted(session, shipment=shipment)
+            lines = await shipments.cancel_unaccepted(session, shipment=shipment, now=now)
             if not lines:
                 await session.refresh(shipment)
                 return UnacceptedOutput(
@@ -103,6 +113,7 @@ class ShipmentActivities:
                 restock=True,
                 request_key=key,
                 include_shipping=True,
+                now=now,
             )
             return UnacceptedOutput(cancelled=True, refund_id=str(refund.id))
 
@@ -129,7 +140,12 @@ class ShipmentActivities:
                 )
             ).all()
         ends = [delivered + timedelta(days=days) for delivered, days in rows if delivered]
-        return CompletionOutput(max(ends).isoformat() if ends else None)
+        if not ends:
+            return CompletionOutput(None)
+        complete_at = max(ends)
+        return CompletionOutput(
+            complete_at.isoformat(), (complete_at - self._clock.now()).total_seconds()
+        )
 
     @activity.defn
     async def complete_order(self, params: CompletionInput) -> bool:
@@ -144,9 +160,10 @@ class ShipmentActivities:
             )
 
 
-def _state(shipment: Shipment) -> ShipmentState:
+def _state(shipment: Shipment, *, now: datetime) -> ShipmentState:
     return ShipmentState(
         status=shipment.status.value,
         accept_by=shipment.accept_by.isoformat(),
         shipped=shipment.status in shipments.SHIPPED,
+        accept_in_s=(shipment.accept_by - now).total_seconds(),
     )

@@ -53,14 +53,16 @@ from commerce.accounts.social import SocialLogin, configured_providers
 from commerce.payments.registry import build_providers
 from commerce.search.indexer import backend_for
 from core import database, temporal
+from core.clock import SYSTEM_CLOCK, Clock
 from core.logs import configure_logging
 from core.settings import Settings, load_settings
 
 API_VERSION = "0.1.0"
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the API. Called by uvicorn (``factory=True``) and by the tests."""
+def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK) -> FastAPI:
+    """Build the API. Called by uvicorn (``factory=True``) and by the tests. ``clock`` is where
+    every request reads its time (``api.deps.NowDep``)."""
     configured = settings is not None
     settings = settings or load_settings()
     if not configured:
@@ -70,9 +72,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = database.create_engine(settings)
         app.state.settings = settings
+        app.state.clock = clock
         app.state.engine = engine
         app.state.sessionmaker = database.create_sessionmaker(engine)
-        app.state.accounts = AccountsContext.build(settings, app.state.sessionmaker)
+        app.state.accounts = AccountsContext.build(settings, app.state.sessionmaker, clock=clock)
         # One pooled HTTP client for calls to the outside world (OIDC providers, ...).
         app.state.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
         app.state.social = SocialLogin(configured_providers(settings), OidcClient(app.state.http))

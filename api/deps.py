@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -11,6 +12,7 @@ from temporalio.client import Client
 
 from commerce.errors import DomainError
 from commerce.payments.registry import PaymentProviders
+from core.clock import Clock
 from core.settings import Settings
 
 
@@ -53,11 +55,23 @@ def _payment_providers(request: Request) -> PaymentProviders:
     return request.app.state.payment_providers
 
 
+def _clock(request: Request) -> Clock:
+    return request.app.state.clock
+
+
+def _now(request: Request) -> datetime:
+    """The request's instant: read once (FastAPI caches it per request) and passed down, so
+    every service a request calls sees the same time."""
+    return request.app.state.clock.now()
+
+
 def _temporal(request: Request) -> Client:
     return request.app.state.temporal
 
 
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+ClockDep = Annotated[Clock, Depends(_clock)]
+NowDep = Annotated[datetime, Depends(_now)]
 TemporalDep = Annotated[Client, Depends(_temporal)]
 PaymentProvidersDep = Annotated[PaymentProviders, Depends(_payment_providers)]

@@ -60,12 +60,13 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 def _seed(settings: Settings, _: argparse.Namespace) -> int:
     from commerce.demo import seed_demo_catalog
     from core import database
+    from core.clock import SYSTEM_CLOCK
 
     async def seed() -> str:
         engine = database.create_engine(settings)
         try:
             async with database.create_sessionmaker(engine).begin() as session:
-                result = await seed_demo_catalog(session)
+                result = await seed_demo_catalog(session, now=SYSTEM_CLOCK.now())
         finally:
             await engine.dispose()
         if not result.created:

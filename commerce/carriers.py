@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 
 from commerce.errors import DomainError
 from commerce.shipping import Label, LabelRequest, TrackingEvent
 from core import webhook_signatures
+from core.clock import SYSTEM_CLOCK, Clock
 
 SIGNATURE_HEADER = "Emporium-Carrier-Signature"
 WEBHOOK_TOLERANCE_S = 300
@@ -34,7 +34,7 @@ class SimulatedCarrier:
 
     name = "simulated"
 
-    def __init__(self, *, webhook_secret: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, *, webhook_secret: str, clock: Clock = SYSTEM_CLOCK) -> None:
         self._secret = webhook_secret
         self._clock = clock
 
@@ -60,7 +60,7 @@ class SimulatedCarrier:
         timestamp: int | None = None,
     ) -> tuple[bytes, dict[str, str]]:
         """The body and headers the carrier would POST, correctly signed."""
-        signed_at = int(self._clock()) if timestamp is None else timestamp
+        signed_at = int(self._clock.now().timestamp()) if timestamp is None else timestamp
         body = {
             "id": event_id or f"trk_{uuid.uuid4().hex}",
             "tracking_number": tracking_number,
@@ -83,7 +83,7 @@ class SimulatedCarrier:
             self._secret,
             body,
             lowered.get(SIGNATURE_HEADER.lower()),
-            now=self._clock(),
+            now=self._clock.now().timestamp(),
             tolerance_s=WEBHOOK_TOLERANCE_S,
         )
         if refused is not None:

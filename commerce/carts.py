@@ -16,7 +16,7 @@ import unicodedata
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -166,11 +166,7 @@ class CartView:
 # --- finding carts -----------------------------------------------------------------------------
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-async def create_guest_cart(session: AsyncSession) -> tuple[Cart, str]:
+async def create_guest_cart(session: AsyncSession, *, now: datetime) -> tuple[Cart, str]:
     """A new guest cart and its token. The token is returned here only; we keep its digest."""
     token = random_token()
     cart = Cart(
@@ -178,7 +174,7 @@ async def create_guest_cart(session: AsyncSession) -> tuple[Cart, str]:
         guest_token_hash=digest(token),
         coupon_codes=[],
         shipping_choices={},
-        expires_at=_now() + GUEST_CART_TTL,
+        expires_at=now + GUEST_CART_TTL,
     )
     session.add(cart)
     await session.flush()
@@ -191,6 +187,7 @@ async def find_cart(
     user_id: uuid.UUID | None = None,
     guest_token: str | None = None,
     lock: bool = False,
+    now: datetime,
 ) -> Cart | None:
     """The user's cart, or the live guest cart named by the token; None when there is none
     (an expired guest cart is as good as gone)."""
@@ -205,7 +202,7 @@ async def find_cart(
             return None
         query = query.where(
             Cart.guest_token_hash == digest(guest_token),
-            (Cart.expires_at.is_(None)) | (Cart.expires_at > func.now()),
+            (Cart.expires_at.is_(None)) | (Cart.expires_at > now),
         )
     if lock:
         query = query.with_for_update()
@@ -215,7 +212,7 @@ async def find_cart(
 async def user_cart(session: AsyncSession, *, user_id: uuid.UUID) -> Cart:
     """The user's cart, created on first use. ``ON CONFLICT DO NOTHING`` on the unique user_id
     makes two first requests at once end with one cart instead of an IntegrityError."""
-    existing = await find_cart(session, user_id=user_id)
+    existing = await _user_cart_row(session, user_id=user_id)
     if existing is not None:
         return existing  # the usual case, without a write on every read
     await session.execute(
@@ -223,9 +220,16 @@ async def user_cart(session: AsyncSession, *, user_id: uuid.UUID) -> Cart:
         .values(id=uuid.uuid4(), user_id=user_id, coupon_codes=[], shipping_choices={})
         .on_conflict_do_nothing(index_elements=[Cart.user_id])
     )
-    cart = await find_cart(session, user_id=user_id)
+    cart = await _user_cart_row(session, user_id=user_id)
     assert cart is not None  # inserted above, or by the transaction we conflicted with
     return cart
+
+
+async def _user_cart_row(session: AsyncSession, *, user_id: uuid.UUID) -> Cart | None:
+    # A user's cart never expires: no time is needed to find it.
+    return await session.scalar(
+        select(Cart).where(Cart.user_id == user_id).execution_options(populate_existing=True)
+    )
 
 
 async def _lock(session: AsyncSession, cart: Cart) -> Cart:
@@ -241,12 +245,12 @@ async def _lock(session: AsyncSession, cart: Cart) -> Cart:
     return locked
 
 
-def _touch(cart: Cart) -> None:
+def _touch(cart: Cart, *, now: datetime) -> None:
     # A guest cart lives as long as it is used: the 30 days count from the last change.
     if cart.guest_token_hash is not None:
-        cart.expires_at = _now() + GUEST_CART_TTL
+        cart.expires_at = now + GUEST_CART_TTL
     # Also for user carts, whose row may not change otherwise: housekeeping ages carts by it.
-    cart.updated_at = _now()
+    cart.updated_at = now
 
 
 # --- what the cart refers to -------------------------------------------------------------------
@@ -346,7 +350,12 @@ async def _forget_currency_when_empty(session: AsyncSession, cart: Cart) -> None
 
 
 async def add_item(
-    session: AsyncSession, *, cart: Cart, variant_id: uuid.UUID, quantity: int
+    session: AsyncSession,
+    *,
+    cart: Cart,
+    variant_id: uuid.UUID,
+    quantity: int,
+    now: datetime,
 ) -> Cart:
     """Add ``quantity`` of a variant (summed with what the cart already holds).
 
@@ -384,21 +393,26 @@ async def add_item(
     else:
         item.quantity = total
         item.unit_price_seen = offer.variant.price_amount
-        item.updated_at = _now()
+        item.updated_at = now
     cart.currency = offer.variant.currency
-    _touch(cart)
+    _touch(cart, now=now)
     await session.flush()
     return cart
 
 
 async def set_quantity(
-    session: AsyncSession, *, cart: Cart, variant_id: uuid.UUID, quantity: int
+    session: AsyncSession,
+    *,
+    cart: Cart,
+    variant_id: uuid.UUID,
+    quantity: int,
+    now: datetime,
 ) -> Cart:
     """Set a line's quantity; 0 removes it. The line must still be sellable and in stock for
     the new quantity. The price seen is kept: only adding again acknowledges a new price."""
     _check_quantity(quantity, allow_zero=True)
     if quantity == 0:
-        return await remove_item(session, cart=cart, variant_id=variant_id)
+        return await remove_item(session, cart=cart, variant_id=variant_id, now=now)
     cart = await _lock(session, cart)
     item = await _item(session, cart, variant_id)
     if item is None:
@@ -406,13 +420,15 @@ async def set_quantity(
     await _sellable_offer(session, variant_id)
     await _check_stock(session, variant_id=variant_id, quantity=quantity, in_cart=item.quantity)
     item.quantity = quantity
-    item.updated_at = _now()
-    _touch(cart)
+    item.updated_at = now
+    _touch(cart, now=now)
     await session.flush()
     return cart
 
 
-async def remove_item(session: AsyncSession, *, cart: Cart, variant_id: uuid.UUID) -> Cart:
+async def remove_item(
+    session: AsyncSession, *, cart: Cart, variant_id: uuid.UUID, now: datetime
+) -> Cart:
     """Remove a line, whatever its state (an unavailable line can always be removed)."""
     cart = await _lock(session, cart)
     removed = await session.execute(
@@ -423,17 +439,17 @@ async def remove_item(session: AsyncSession, *, cart: Cart, variant_id: uuid.UUI
     if removed.first() is None:
         raise CartItemNotFound(variant_id=str(variant_id))
     await _forget_currency_when_empty(session, cart)
-    _touch(cart)
+    _touch(cart, now=now)
     await session.flush()
     return cart
 
 
-async def clear(session: AsyncSession, *, cart: Cart) -> Cart:
+async def clear(session: AsyncSession, *, cart: Cart, now: datetime) -> Cart:
     """Remove every line. Address, shipping choices and coupons stay."""
     cart = await _lock(session, cart)
     await session.execute(delete(CartItem).where(CartItem.cart_id == cart.id))
     cart.currency = None
-    _touch(cart)
+    _touch(cart, now=now)
     await session.flush()
     return cart
 
@@ -442,7 +458,11 @@ async def clear(session: AsyncSession, *, cart: Cart) -> Cart:
 
 
 async def set_shipping_address(
-    session: AsyncSession, *, cart: Cart, address: dict[str, Any]
+    session: AsyncSession,
+    *,
+    cart: Cart,
+    address: dict[str, Any],
+    now: datetime,
 ) -> Cart:
     """Store the destination, normalised (``InvalidAddress``, 422 with every problem)."""
     unknown = sorted(set(address) - set(ADDRESS_FIELDS))
@@ -463,7 +483,7 @@ async def set_shipping_address(
         )
     cart = await _lock(session, cart)
     cart.shipping_address = dataclasses.asdict(tidy)
-    _touch(cart)
+    _touch(cart, now=now)
     await session.flush()
     return cart
 
@@ -473,7 +493,12 @@ def _has_control_characters(value: str) -> bool:
 
 
 async def set_shipping_choice(
-    session: AsyncSession, *, cart: Cart, vendor_id: uuid.UUID, method_code: str
+    session: AsyncSession,
+    *,
+    cart: Cart,
+    vendor_id: uuid.UUID,
+    method_code: str,
+    now: datetime,
 ) -> Cart:
     """Remember the shipping method chosen for one vendor's items. Whether the code names a
     method that vendor offers is checked when shipping is quoted, not here."""
@@ -485,7 +510,7 @@ async def set_shipping_choice(
     cart = await _lock(session, cart)
     # A new dict, not an in-place change: JSONB columns only notice assignment.
     cart.shipping_choices = {**(cart.shipping_choices or {}), str(vendor_id): code}
-    _touch(cart)
+    _touch(cart, now=now)
     await session.flush()
     return cart
 
@@ -508,12 +533,14 @@ def normalize_coupon_codes(codes: Sequence[str]) -> list[str]:
     return normalised
 
 
-async def set_coupons(session: AsyncSession, *, cart: Cart, codes: Sequence[str]) -> Cart:
+async def set_coupons(
+    session: AsyncSession, *, cart: Cart, codes: Sequence[str], now: datetime
+) -> Cart:
     """Replace the cart's coupon codes. Whether they apply is decided when pricing the cart."""
     normalised = normalize_coupon_codes(codes)
     cart = await _lock(session, cart)
     cart.coupon_codes = normalised
-    _touch(cart)
+    _touch(cart, now=now)
     await session.flush()
     return cart
 
@@ -602,7 +629,11 @@ async def view_cart(
 
 
 async def merge_guest_into_user(
-    session: AsyncSession, *, guest_token: str, user_id: uuid.UUID
+    session: AsyncSession,
+    *,
+    guest_token: str,
+    user_id: uuid.UUID,
+    now: datetime,
 ) -> CartView:
     """Move a guest cart into the user's cart and delete it; the token stops working.
 
@@ -615,7 +646,7 @@ async def merge_guest_into_user(
     """
     # Lock the guest cart first: a second merge of the same token waits here, then finds the
     # row deleted and answers 404 instead of merging the items twice.
-    guest = await find_cart(session, guest_token=guest_token, lock=True)
+    guest = await find_cart(session, guest_token=guest_token, lock=True, now=now)
     if guest is None:
         raise CartNotFound("The guest cart does not exist, has expired or was merged already.")
     target = await _lock(session, await user_cart(session, user_id=user_id))
@@ -663,7 +694,7 @@ async def merge_guest_into_user(
             user_items[line.variant_id] = existing
         else:
             existing.quantity = quantity
-            existing.updated_at = _now()
+            existing.updated_at = now
         currency = offer.variant.currency
         merged.append(MergedLine(line.variant_id, sku, line.quantity, quantity - in_cart, quantity))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
@@ -197,7 +197,7 @@ async def _demo_shipping(session: AsyncSession, vendor: Vendor) -> None:
         )
 
 
-async def seed_demo_catalog(session: AsyncSession) -> SeedResult:
+async def seed_demo_catalog(session: AsyncSession, *, now: datetime) -> SeedResult:
     """Load the demo catalog once. A no-op when it is already there, so safe to retry."""
     existing = await session.scalar(select(Vendor.id).where(Vendor.slug == DEMO_MARKER_VENDOR))
     if existing is not None:
@@ -221,7 +221,7 @@ async def seed_demo_catalog(session: AsyncSession) -> SeedResult:
             name=name,
             description=description,
             status=VendorStatus.ACTIVE,
-            approved_at=datetime.now(UTC),
+            approved_at=now,
         )
         session.add(vendor)
         await session.flush()
@@ -242,7 +242,7 @@ async def seed_demo_catalog(session: AsyncSession) -> SeedResult:
                 status=ProductStatus.ACTIVE,
                 tags=list(item.tags),
                 attributes=dict(item.attributes),
-                published_at=datetime.now(UTC),
+                published_at=now,
             )
             session.add(product)
             await session.flush()

@@ -157,6 +157,7 @@ async def open_dispute(
     provider_dispute_id: str,
     amount: int | None,
     evidence_due_at: datetime,
+    now: datetime,
     reason: str | None = None,
 ) -> tuple[Dispute, bool]:
     """Store the dispute once per (provider, provider dispute id); ``(dispute, created)``.
@@ -181,6 +182,7 @@ async def open_dispute(
             reason=reason[:200] if reason else None,
             status=DisputeStatus.OPEN,
             evidence_due_at=evidence_due_at,
+            created_at=now,  # the reconciler's "stored more than N seconds ago" reads it
         )
         .on_conflict_do_nothing(index_elements=[Dispute.provider, Dispute.provider_dispute_id])
         .returning(Dispute.id)
@@ -206,7 +208,7 @@ async def open_dispute_from_webhook(
     provider: str,
     event: WebhookEvent,
     reason: str | None = None,
-    now: datetime | None = None,
+    now: datetime,
 ) -> Dispute | None:
     """Open the dispute a verified ``disputed`` webhook announces, and start its workflow.
 
@@ -226,13 +228,13 @@ async def open_dispute_from_webhook(
             extra={"provider": provider, "provider_event_id": event.provider_event_id},
         )
         return None
-    at = now or datetime.now(UTC)
     dispute, created = await open_dispute(
         session,
         payment=payment,
         provider_dispute_id=event.provider_event_id,
         amount=event.amount,
-        evidence_due_at=at + timedelta(seconds=settings.dispute_evidence_within_s),
+        evidence_due_at=now + timedelta(seconds=settings.dispute_evidence_within_s),
+        now=now,
         reason=reason,
     )
     await session.commit()
@@ -240,7 +242,7 @@ async def open_dispute_from_webhook(
         "dispute opened" if created else "dispute webhook redelivered",
         extra={"dispute_id": str(dispute.id), "order_id": str(dispute.order_id)},
     )
-    await start_dispute_workflow(client, settings, dispute=dispute, now=at)
+    await start_dispute_workflow(client, settings, dispute=dispute, now=now)
     return dispute
 
 
@@ -266,7 +268,7 @@ async def start_dispute_workflow(
     *,
     dispute: Dispute,
     outcome: DisputeOutcome | None = None,
-    now: datetime | None = None,
+    now: datetime,
 ) -> bool:
     """Start ``dispute:{id}`` (ids are never reused: a dispute has one workflow). With
     ``outcome``, signal it as well (signal-with-start: a running workflow just gets the
@@ -281,7 +283,7 @@ async def start_dispute_workflow(
     try:
         await client.start_workflow(
             DISPUTE_WORKFLOW,
-            workflow_input(settings, dispute, now=now or datetime.now(UTC)),
+            workflow_input(settings, dispute, now=now),
             id=dispute_workflow_id(str(dispute.id)),
             task_queue=settings.temporal_task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -311,7 +313,7 @@ async def start_dispute_workflow(
 
 
 async def record_outcome(
-    session: AsyncSession, *, dispute_id: uuid.UUID, outcome: DisputeStatus | str
+    session: AsyncSession, *, dispute_id: uuid.UUID, outcome: DisputeStatus | str, now: datetime
 ) -> Dispute:
     """``open`` -> ``won``/``lost`` (conditional update: the first outcome wins). The freeze
     ends when this commits. ``DisputeClosed`` (409) when it was decided already."""
@@ -319,7 +321,7 @@ async def record_outcome(
     closed = await session.scalar(
         update(Dispute)
         .where(Dispute.id == dispute_id, Dispute.status == DisputeStatus.OPEN)
-        .values(status=status, closed_at=func.now(), updated_at=func.now())
+        .values(status=status, closed_at=now)
         .returning(Dispute)
         .execution_options(populate_existing=True)
     )
@@ -332,7 +334,12 @@ async def record_outcome(
 
 
 async def tell_workflow(
-    client: Client, settings: Settings, *, dispute: Dispute, source: str = "operations"
+    client: Client,
+    settings: Settings,
+    *,
+    dispute: Dispute,
+    now: datetime,
+    source: str = "operations",
 ) -> bool:
     """After an outcome was stored and committed: signal the dispute's workflow, or start it
     with the outcome if it never was. True if the workflow was reached. Never raises for
@@ -340,7 +347,7 @@ async def tell_workflow(
     after the evidence deadline), and ``reconcile_disputes`` starts one that is missing."""
     outcome = DisputeOutcome(outcome=dispute.status.value, source=source)
     try:
-        await start_dispute_workflow(client, settings, dispute=dispute, outcome=outcome)
+        await start_dispute_workflow(client, settings, dispute=dispute, outcome=outcome, now=now)
     except DisputeWorkflowUnavailable:
         return False
     return True
@@ -354,6 +361,7 @@ async def close_dispute_from_webhook(
     provider: str,
     event: WebhookEvent,
     outcome: DisputeStatus | str,
+    now: datetime,
 ) -> Dispute | None:
     """A provider says how the dispute on the event's payment ended (no provider normalises
     this yet: for one that will, e.g. Stripe ``charge.dispute.closed`` with status won/lost).
@@ -382,12 +390,12 @@ async def close_dispute_from_webhook(
         return None
     if dispute.status == DisputeStatus.OPEN:
         try:
-            dispute = await record_outcome(session, dispute_id=dispute.id, outcome=status)
+            dispute = await record_outcome(session, dispute_id=dispute.id, outcome=status, now=now)
         except DisputeClosed:
             # Operations recorded one meanwhile: theirs stands.
             dispute = await get_dispute(session, dispute_id=dispute.id)
     await session.commit()
-    await tell_workflow(client, settings, dispute=dispute, source="webhook")
+    await tell_workflow(client, settings, dispute=dispute, now=now, source="webhook")
     return dispute
 
 
@@ -579,19 +587,19 @@ class Settlement:
 
 
 async def settle(
-    session: AsyncSession, *, dispute_id: uuid.UUID, outcome: DisputeStatus | str
+    session: AsyncSession, *, dispute_id: uuid.UUID, outcome: DisputeStatus | str, now: datetime
 ) -> Settlement:
     """Close the dispute with ``outcome`` unless it is decided already (then its stored
     outcome counts), debit the vendors if it was lost (idempotent ledger entries), put it on
     the order's timeline and tell the vendors, once."""
     status = as_outcome(outcome)
     with contextlib.suppress(DisputeClosed):
-        await record_outcome(session, dispute_id=dispute_id, outcome=status)
+        await record_outcome(session, dispute_id=dispute_id, outcome=status, now=now)
     dispute = await get_dispute(session, dispute_id=dispute_id)
     await orders.lock_order(session, order_id=dispute.order_id)
     written = 0
     if dispute.status == DisputeStatus.LOST:
-        written = await ledger.record_dispute_lost(session, dispute_id=dispute.id)
+        written = await ledger.record_dispute_lost(session, dispute_id=dispute.id, now=now)
     event = closed_event(dispute.status)
     if await _has_event(session, dispute, event):
         return Settlement(dispute.status, written, 0)
@@ -719,14 +727,13 @@ async def reconcile_disputes(
     client: Client,
     settings: Settings,
     *,
-    now: datetime | None = None,
+    now: datetime,
 ) -> int:
     """Start the workflow of every dispute stored more than ``order_reconcile_after_s`` ago
     that has none: its webhook's start failed and the provider gave up redelivering. Such a
     dispute has no ``dispute_opened`` event (the workflow's first step writes it); one
     decided meanwhile is settled at once. Returns how many were started."""
-    at = now or datetime.now(UTC)
-    cutoff = at - timedelta(seconds=settings.order_reconcile_after_s)
+    cutoff = now - timedelta(seconds=settings.order_reconcile_after_s)
     async with sessionmaker() as session:
         announced = exists().where(
             OrderEvent.order_id == Dispute.order_id,
@@ -747,7 +754,9 @@ async def reconcile_disputes(
             if dispute.status != DisputeStatus.OPEN
             else None
         )
-        if await start_dispute_workflow(client, settings, dispute=dispute, outcome=outcome, now=at):
+        if await start_dispute_workflow(
+            client, settings, dispute=dispute, outcome=outcome, now=now
+        ):
             log.warning(
                 "started the workflow of an orphaned dispute",
                 extra={"dispute_id": str(dispute.id)},

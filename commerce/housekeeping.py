@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, or_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -29,9 +27,8 @@ EMAIL_TOKENS_KEPT = timedelta(days=30)
 ENDED_SESSIONS_KEPT = timedelta(days=90)
 
 
-async def prune(session: AsyncSession, *, now: datetime | None = None) -> dict[str, int]:
+async def prune(session: AsyncSession, *, now: datetime) -> dict[str, int]:
     """Delete expired rows; returns how many of each kind went."""
-    now = now or datetime.now(UTC)
     statements = {
         "rate_limit_counters": delete(RateLimitCounter).where(
             RateLimitCounter.window_start < now - COUNTERS_KEPT
@@ -63,20 +60,12 @@ async def prune(session: AsyncSession, *, now: datetime | None = None) -> dict[s
     return counts
 
 
-async def run(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    stop: asyncio.Event,
-    *,
-    interval_s: float = 600.0,
-) -> None:
-    """Prune every ``interval_s`` until ``stop``; errors are logged, never fatal."""
-    while not stop.is_set():
-        try:
-            async with sessionmaker.begin() as session:
-                counts = await prune(session)
-            if any(counts.values()):
-                log.info("housekeeping pruned rows", extra={"pruned": counts})
-        except Exception:
-            log.exception("housekeeping failed; will try again")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval_s)
+async def prune_committed(
+    sessionmaker: async_sessionmaker[AsyncSession], *, now: datetime
+) -> dict[str, int]:
+    """``prune`` in a transaction of its own (the worker runs it every so often)."""
+    async with sessionmaker.begin() as session:
+        counts = await prune(session, now=now)
+    if any(counts.values()):
+        log.info("housekeeping pruned rows", extra={"pruned": counts})
+    return counts

@@ -50,7 +50,7 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from fpdf import FPDF
@@ -399,10 +399,6 @@ def credit_note_document(
 # --- issuing -----------------------------------------------------------------------------------
 
 
-def _now(now: datetime | None) -> datetime:
-    return now if now is not None else datetime.now(UTC)
-
-
 async def _order(session: AsyncSession, order_id: uuid.UUID) -> Order:
     order = await session.scalar(
         select(Order).where(Order.id == order_id).execution_options(populate_existing=True)
@@ -439,7 +435,7 @@ async def _order_invoice(
 
 
 async def issue_invoices(
-    session: AsyncSession, *, order_id: uuid.UUID, now: datetime | None = None
+    session: AsyncSession, *, order_id: uuid.UUID, now: datetime
 ) -> list[Invoice]:
     """One invoice per vendor part of a paid order, in vendor id order; idempotent (the
     invoices already issued are returned as they are). Never commits: the caller's
@@ -474,7 +470,7 @@ async def issue_invoices(
                 issued[part.vendor_id] = again
                 continue
             vendor = vendors[part.vendor_id]
-            issued_at = _now(now)
+            issued_at = now
             document = invoice_document(
                 prefix=number_prefix(vendor.slug),
                 number=number,
@@ -506,7 +502,7 @@ async def issue_invoices(
 
 
 async def issue_credit_note(
-    session: AsyncSession, *, refund_id: uuid.UUID, now: datetime | None = None
+    session: AsyncSession, *, refund_id: uuid.UUID, now: datetime
 ) -> list[Invoice]:
     """One credit note per vendor share of a SUCCEEDED refund, in vendor id order, each
     correcting that vendor's invoice of the order (issued first if it was not yet).
@@ -555,7 +551,7 @@ async def issue_credit_note(
                 issued[vendor_id] = again
                 continue
             vendor = vendors[vendor_id]
-            issued_at = _now(now)
+            issued_at = now
             document = credit_note_document(
                 prefix=number_prefix(vendor.slug),
                 number=number,

@@ -40,7 +40,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import exists, func, select, tuple_, update
@@ -105,10 +105,6 @@ class InvalidRunKey(DomainError):
 def commission(amount: int, commission_bp: int) -> int:
     """The platform's commission on ``amount`` minor units, rounded half up."""
     return round_half_up(amount * commission_bp, BASIS_POINTS)
-
-
-def _now(now: datetime | None) -> datetime:
-    return now if now is not None else datetime.now(UTC)
 
 
 # --- writing entries -----------------------------------------------------------------------
@@ -176,7 +172,7 @@ async def record_sale(
     *,
     order_id: uuid.UUID,
     commission_bp: int,
-    now: datetime | None = None,
+    now: datetime,
 ) -> int:
     """Credit each vendor with its part of a paid order, less the platform's commission.
 
@@ -190,7 +186,6 @@ async def record_sale(
         raise OrderNotFound()
     if order.confirmed_at is None:
         raise OrderNotConfirmed("Only a paid (confirmed) order is credited to its vendors.")
-    at = _now(now)
     rows = (
         await session.execute(
             select(OrderVendorPart, Vendor.return_window_days)
@@ -201,7 +196,7 @@ async def record_sale(
     ).all()
     entries: list[dict[str, Any]] = []
     for part, window_days in rows:
-        available_at = at + timedelta(days=window_days)
+        available_at = now + timedelta(days=window_days)
         common = {
             "vendor_id": part.vendor_id,
             "currency": order.currency,
@@ -244,7 +239,7 @@ async def record_refund(
     *,
     refund_id: uuid.UUID,
     commission_bp: int,
-    now: datetime | None = None,
+    now: datetime,
 ) -> int:
     """Debit the vendors whose part a SUCCEEDED refund gave back, and return them the
     commission on it.
@@ -264,7 +259,6 @@ async def record_refund(
     parts = {
         part.vendor_id: part for part in await _parts(session, order_id=refund.order_id, lock=True)
     }
-    at = _now(now)
     entries: list[dict[str, Any]] = []
     for vendor_id, share in sorted((await refunds.vendor_shares(session, refund)).items(), key=str):
         key = f"refund:{refund_id}:{vendor_id}"
@@ -280,7 +274,7 @@ async def record_refund(
         common = {
             "vendor_id": vendor_id,
             "currency": refund.currency,
-            "available_at": at,
+            "available_at": now,
             "order_id": refund.order_id,
             "refund_id": refund_id,
         }
@@ -306,7 +300,7 @@ async def record_refund(
 
 
 async def record_dispute_lost(
-    session: AsyncSession, *, dispute_id: uuid.UUID, now: datetime | None = None
+    session: AsyncSession, *, dispute_id: uuid.UUID, now: datetime
 ) -> int:
     """Debit the order's vendors with a lost chargeback, split in proportion to their parts
     (largest remainder, exact). The platform keeps its commission: a chargeback is the
@@ -319,7 +313,6 @@ async def record_dispute_lost(
     parts = await _parts(session, order_id=dispute.order_id)
     if not parts:
         return 0
-    at = _now(now)
     shares = split_by_weight(dispute.amount, {part.vendor_id: part.total for part in parts})
     return await _write(
         session,
@@ -330,7 +323,7 @@ async def record_dispute_lost(
                 kind=LedgerKind.DISPUTE,
                 amount=-share,
                 currency=dispute.currency,
-                available_at=at,
+                available_at=now,
                 order_id=dispute.order_id,
                 dispute_id=dispute_id,
                 memo="Chargeback lost",
@@ -541,8 +534,9 @@ async def settle_payouts(session: AsyncSession, *, run_key: str, now: datetime) 
                 currency=currency,
                 status=PayoutStatus.PENDING,
                 run_key=payout_key,
-                # Not the transaction's time: payouts of one run are listed in their order.
-                created_at=func.clock_timestamp(),
+                # Bookkeeping, not a business time: the database's statement clock keeps the
+                # payouts of one run listed in the order they were made.
+                created_at=func.clock_timestamp(),  # noqa: TID251
             )
             .on_conflict_do_nothing(index_elements=[Payout.vendor_id, Payout.run_key])
             .returning(Payout.id)
@@ -590,7 +584,7 @@ async def pending_payout_ids(session: AsyncSession) -> list[uuid.UUID]:
 
 
 async def send_payout(
-    session: AsyncSession, *, payout_id: uuid.UUID, provider: PayoutProvider
+    session: AsyncSession, *, payout_id: uuid.UUID, provider: PayoutProvider, now: datetime
 ) -> Payout | None:
     """The second half: send a PENDING payout through ``provider`` (idempotency key: its id)
     and mark it PAID with the provider's reference. A refusal for good marks it FAILED and
@@ -625,7 +619,7 @@ async def send_payout(
                     kind=LedgerKind.PAYOUT,
                     amount=payout.amount,
                     currency=payout.currency,
-                    available_at=datetime.now(UTC),
+                    available_at=now,
                     memo=f"Payout refused ({refused.reason}); back in the balance",
                 )
             ],
@@ -633,7 +627,7 @@ async def send_payout(
     else:
         payout.status = PayoutStatus.PAID
         payout.provider_reference = reference
-        payout.paid_at = func.now()
+        payout.paid_at = now
     await session.flush()
     await session.refresh(payout)
     return payout
@@ -653,7 +647,7 @@ async def run_payouts(
     provider = provider or TestPayoutProvider()
     settled = await settle_payouts(session, run_key=run_key, now=now)
     for payout_id in await pending_payout_ids(session):
-        await send_payout(session, payout_id=payout_id, provider=provider)
+        await send_payout(session, payout_id=payout_id, provider=provider, now=now)
     for payout in settled:
         await session.refresh(payout)
     return settled

@@ -19,7 +19,6 @@ import ssl
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from email.message import EmailMessage as MimeMessage
 from typing import Protocol
 from urllib.parse import urlencode
@@ -27,6 +26,7 @@ from urllib.parse import urlencode
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.clock import SYSTEM_CLOCK, Clock
 from core.settings import Settings
 from models import MailOutbox
 
@@ -289,10 +289,15 @@ class MailDispatcher:
     """
 
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], transport: MailTransport
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        transport: MailTransport,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._transport = transport
+        self._clock = clock
         self._failures: dict[uuid.UUID, tuple[int, float]] = {}  # id -> (attempts, retry_at)
 
     async def drain_once(self, *, limit: int = 50) -> int:
@@ -340,7 +345,7 @@ class MailDispatcher:
             except Exception as error:
                 self._record_failure(row_id, row.template, error)
                 return row_id, False
-            row.sent_at = datetime.now(UTC)
+            row.sent_at = self._clock.now()
         self._failures.pop(row_id, None)
         return row_id, True
 

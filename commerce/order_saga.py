@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import (
@@ -166,7 +166,7 @@ async def reconcile_pending(
     client: Client,
     settings: Settings,
     *,
-    now: datetime | None = None,
+    now: datetime,
 ) -> int:
     """Start the saga of every order left ``pending`` past ``order_reconcile_after_s``.
 
@@ -176,7 +176,6 @@ async def reconcile_pending(
     ``cancelled`` / ``checkout_interrupted``). An order whose saga is running is left alone
     (starting it again finds it). Returns how many were started.
     """
-    now = now or datetime.now(UTC)
     async with sessionmaker() as session:
         stale = await orders.stale_pending_orders(
             session, older_than=now - timedelta(seconds=settings.order_reconcile_after_s)

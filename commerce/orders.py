@@ -203,6 +203,7 @@ async def place_order(
         idempotency_key=idempotency_key,
         request_hash=request_hash,
         payment_provider=payment_provider,
+        now=now,
     )
     applied = [uuid.UUID(promotion.promotion_id) for promotion in summary.promotions]
     if applied:
@@ -233,11 +234,13 @@ async def _freeze(
     idempotency_key: str,
     request_hash: str,
     payment_provider: str,
+    now: datetime,
 ) -> Order:
     assert summary.currency is not None
     order_id = uuid.uuid4()
     order = Order(
         id=order_id,
+        created_at=now,  # placed at; the reconciler's "pending for too long" reads it
         customer_id=customer_id,
         idempotency_key=idempotency_key,
         request_hash=request_hash,
@@ -358,7 +361,7 @@ async def transition(
     moved = await session.scalar(
         update(Order)
         .where(Order.id == order_id, Order.status.in_(list(allowed_from)))
-        .values(status=to, updated_at=func.now(), **dict(values or {}))
+        .values(status=to, **dict(values or {}))
         .returning(Order.id)
         .execution_options(synchronize_session=False)
     )

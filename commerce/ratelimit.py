@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from commerce.errors import DomainError
+from core.clock import SYSTEM_CLOCK, Clock
 from models import LoginThrottle as ThrottleRow
 from models import RateLimitCounter
 
@@ -42,13 +43,20 @@ class Limit:
 class RateLimiter:
     """Fixed-window counters: one upsert per hit, atomic across processes."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *, scale: float = 1.0):
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        scale: float = 1.0,
+        clock: Clock = SYSTEM_CLOCK,
+    ):
         self._sessionmaker = sessionmaker
         self._scale = scale
+        self._clock = clock
 
     async def hit(self, limit: Limit, key: str, *, now: datetime | None = None) -> None:
         """Count one attempt; raise ``RateLimited`` when the window's budget is spent."""
-        now = now or datetime.now(UTC)
+        now = now if now is not None else self._clock.now()
         epoch = int(now.timestamp())
         window_start = datetime.fromtimestamp(epoch - epoch % limit.window_s, UTC)
         statement = (
@@ -83,8 +91,10 @@ class LoginGuard:
         *,
         threshold: int,
         base_lock: timedelta,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._sessionmaker = sessionmaker
+        self._clock = clock
         self._threshold = threshold
         self._base_lock = base_lock
 
@@ -93,7 +103,7 @@ class LoginGuard:
             locked_until = await session.scalar(
                 select(ThrottleRow.locked_until).where(ThrottleRow.key == key)
             )
-        now = datetime.now(UTC)
+        now = self._clock.now()
         if locked_until is not None and locked_until > now:
             raise RateLimited(
                 math.ceil((locked_until - now).total_seconds()),
@@ -101,13 +111,14 @@ class LoginGuard:
             )
 
     async def failure(self, key: str) -> None:
+        now = self._clock.now()
         async with self._sessionmaker.begin() as session:
             failures = await session.scalar(
                 insert(ThrottleRow)
                 .values(key=key, failures=1)
                 .on_conflict_do_update(
                     index_elements=[ThrottleRow.key],
-                    set_={"failures": ThrottleRow.failures + 1, "updated_at": datetime.now(UTC)},
+                    set_={"failures": ThrottleRow.failures + 1, "updated_at": now},
                 )
                 .returning(ThrottleRow.failures)
             )
@@ -116,7 +127,7 @@ class LoginGuard:
                 await session.execute(
                     ThrottleRow.__table__.update()
                     .where(ThrottleRow.key == key)
-                    .values(locked_until=datetime.now(UTC) + lock)
+                    .values(locked_until=now + lock)
                 )
 
     async def success(self, key: str) -> None:

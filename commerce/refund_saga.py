@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
@@ -101,12 +101,11 @@ async def reconcile_pending_refunds(
     client: Client,
     settings: Settings,
     *,
-    now: datetime | None = None,
+    now: datetime,
 ) -> int:
     """Start the workflow of every API-created refund still ``pending`` past
     ``order_reconcile_after_s`` whose start was lost (Temporal down, the API killed between
     its commit and the start). One already started is left alone. Returns how many started."""
-    now = now or datetime.now(UTC)
     async with sessionmaker() as session:
         stale = await refunds.stale_pending(
             session,

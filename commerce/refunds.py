@@ -291,6 +291,7 @@ async def create_refund(
     requested_by: uuid.UUID | None = None,
     request_key: str | None = None,
     include_shipping: bool = False,
+    now: datetime,
 ) -> Refund:
     """A ``pending`` refund of ``lines`` ((order_line_id, quantity): their share of the lines'
     totals) or of ``amount`` (minor units), counted at once in the payment's refunded amount.
@@ -367,7 +368,7 @@ async def create_refund(
             Payment.status == PaymentStatus.CAPTURED,
             Payment.refunded_amount + amount <= Payment.captured_amount,
         )
-        .values(refunded_amount=Payment.refunded_amount + amount, updated_at=func.now())
+        .values(refunded_amount=Payment.refunded_amount + amount)
         .returning(Payment.id)
         .execution_options(synchronize_session=False)
     )
@@ -394,6 +395,7 @@ async def create_refund(
         restock=restock,
         requested_by=requested_by,
         request_key=request_key,
+        created_at=now,  # the reconciler's "pending for too long" reads it
     )
     session.add(refund)
     await session.flush()
@@ -445,7 +447,7 @@ async def _unrefunded_shipping(
 
 
 async def mark_succeeded(
-    session: AsyncSession, *, refund_id: uuid.UUID, provider_refund_id: str | None
+    session: AsyncSession, *, refund_id: uuid.UUID, provider_refund_id: str | None, now: datetime
 ) -> bool:
     """The provider refunded it: ``pending`` -> ``succeeded``; a retry changes nothing."""
     moved = (
@@ -455,8 +457,7 @@ async def mark_succeeded(
             .values(
                 status=RefundStatus.SUCCEEDED,
                 provider_refund_id=provider_refund_id,
-                completed_at=func.now(),
-                updated_at=func.now(),
+                completed_at=now,
             )
             .returning(Refund.order_id, Refund.amount, Refund.currency)
             .execution_options(synchronize_session=False)
@@ -475,7 +476,9 @@ async def mark_succeeded(
     return True
 
 
-async def mark_failed(session: AsyncSession, *, refund_id: uuid.UUID, reason: str) -> bool:
+async def mark_failed(
+    session: AsyncSession, *, refund_id: uuid.UUID, reason: str, now: datetime
+) -> bool:
     """The provider refused for good: ``pending`` -> ``failed``, and its amount is available
     again. Both in one transaction behind one conditional update, so the amount is given back
     exactly once however often this runs."""
@@ -486,8 +489,7 @@ async def mark_failed(session: AsyncSession, *, refund_id: uuid.UUID, reason: st
             .values(
                 status=RefundStatus.FAILED,
                 failure_reason=reason[:200],
-                completed_at=func.now(),
-                updated_at=func.now(),
+                completed_at=now,
             )
             .returning(Refund.order_id, Refund.payment_id, Refund.amount, Refund.currency)
             .execution_options(synchronize_session=False)
@@ -499,7 +501,7 @@ async def mark_failed(session: AsyncSession, *, refund_id: uuid.UUID, reason: st
     await session.execute(
         update(Payment)
         .where(Payment.id == payment_id)
-        .values(refunded_amount=Payment.refunded_amount - amount, updated_at=func.now())
+        .values(refunded_amount=Payment.refunded_amount - amount)
         .execution_options(synchronize_session=False)
     )
     await orders.add_event(

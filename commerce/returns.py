@@ -447,7 +447,7 @@ async def _move(
             ReturnRequest.status.in_(list(allowed_from)),
             *where,
         )
-        .values(status=to, updated_at=func.now(), **(values or {}))
+        .values(status=to, **(values or {}))
         .returning(ReturnRequest.id)
         .execution_options(synchronize_session=False)
     )
@@ -457,7 +457,7 @@ async def _move(
 
 
 async def approve(
-    session: AsyncSession, *, vendor_id: uuid.UUID, return_id: uuid.UUID
+    session: AsyncSession, *, vendor_id: uuid.UUID, return_id: uuid.UUID, now: datetime
 ) -> ReturnRequest:
     """The vendor takes the items back: ``requested`` -> ``approved``; the shopper is told.
     ``ReturnAlreadyDecided`` if it was decided (or approved at the deadline) before."""
@@ -467,7 +467,7 @@ async def approve(
         return_id=return_id,
         to=ReturnStatus.APPROVED,
         allowed_from=[ReturnStatus.REQUESTED],
-        values={"decided_at": func.now()},
+        values={"decided_at": now},
     )
     if moved is None:
         current = await get_return(session, return_id=return_id)
@@ -478,7 +478,7 @@ async def approve(
     return moved
 
 
-async def auto_approve(session: AsyncSession, *, return_id: uuid.UUID) -> bool:
+async def auto_approve(session: AsyncSession, *, return_id: uuid.UUID, now: datetime) -> bool:
     """The vendor did not answer by ``respond_by`` (the workflow's timer says when): approved
     automatically, the shopper told. False if the vendor (or the shopper) moved it first:
     the database decides who wins."""
@@ -487,7 +487,7 @@ async def auto_approve(session: AsyncSession, *, return_id: uuid.UUID) -> bool:
         return_id=return_id,
         to=ReturnStatus.APPROVED,
         allowed_from=[ReturnStatus.REQUESTED],
-        values={"decided_at": func.now(), "auto_approved": True},
+        values={"decided_at": now, "auto_approved": True},
     )
     if moved is None:
         return False
@@ -520,7 +520,12 @@ async def _approved(session: AsyncSession, *, request: ReturnRequest) -> None:
 
 
 async def reject(
-    session: AsyncSession, *, vendor_id: uuid.UUID, return_id: uuid.UUID, reason: str
+    session: AsyncSession,
+    *,
+    vendor_id: uuid.UUID,
+    return_id: uuid.UUID,
+    reason: str,
+    now: datetime,
 ) -> ReturnRequest:
     """The vendor refuses the return (with its reason) before ``respond_by``: ``requested`` ->
     ``rejected``; the shopper is told. After the deadline the return is approved instead
@@ -534,8 +539,8 @@ async def reject(
         return_id=return_id,
         to=ReturnStatus.REJECTED,
         allowed_from=[ReturnStatus.REQUESTED],
-        where=[ReturnRequest.respond_by > func.now()],
-        values={"decided_at": func.now(), "rejection_reason": reason},
+        where=[ReturnRequest.respond_by > now],
+        values={"decided_at": now, "rejection_reason": reason},
     )
     if moved is None:
         current = await get_return(session, return_id=return_id)
@@ -566,7 +571,12 @@ async def reject(
 
 
 async def mark_received(
-    session: AsyncSession, *, vendor_id: uuid.UUID, return_id: uuid.UUID, inspection_note: str
+    session: AsyncSession,
+    *,
+    vendor_id: uuid.UUID,
+    return_id: uuid.UUID,
+    inspection_note: str,
+    now: datetime,
 ) -> ReturnRequest:
     """The vendor has the parcel and inspected it: ``approved`` -> ``received``, and the units
     count as returned on their order lines, in the same transaction (the move is what makes
@@ -580,7 +590,7 @@ async def mark_received(
         return_id=return_id,
         to=ReturnStatus.RECEIVED,
         allowed_from=[ReturnStatus.APPROVED],
-        values={"received_at": func.now(), "inspection_note": note},
+        values={"received_at": now, "inspection_note": note},
     )
     if moved is None:
         current = await get_return(session, return_id=return_id)
@@ -668,7 +678,9 @@ async def abandon(session: AsyncSession, *, return_id: uuid.UUID, reason: str) -
 # --- the refund --------------------------------------------------------------------------------
 
 
-async def create_return_refund(session: AsyncSession, *, return_id: uuid.UUID) -> Refund:
+async def create_return_refund(
+    session: AsyncSession, *, return_id: uuid.UUID, now: datetime
+) -> Refund:
     """The refund of a received return's lines (their share of the lines' totals), put back in
     stock when it succeeds, linked to the return. Once: the return's row lock and the request
     key ``return:{id}`` make a retry find the refund it made. ``ReturnNotRefundable`` if the
@@ -692,6 +704,7 @@ async def create_return_refund(session: AsyncSession, *, return_id: uuid.UUID) -
             vendor_id=request.vendor_id,
             restock=True,
             request_key=f"return:{request.id}",
+            now=now,
         )
     except (
         refunds.RefundExceedsRemaining,
@@ -703,7 +716,7 @@ async def create_return_refund(session: AsyncSession, *, return_id: uuid.UUID) -
     await session.execute(
         update(ReturnRequest)
         .where(ReturnRequest.id == request.id)
-        .values(refund_id=refund.id, updated_at=func.now())
+        .values(refund_id=refund.id)
         .execution_options(synchronize_session=False)
     )
     return refund

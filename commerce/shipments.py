@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -150,7 +150,7 @@ async def move(
     moved = await session.scalar(
         update(Shipment)
         .where(Shipment.id == shipment.id, Shipment.status.in_(allowed))
-        .values(status=to, updated_at=func.now(), **(values or {}))
+        .values(status=to, **(values or {}))
         .returning(Shipment.id)
         .execution_options(synchronize_session=False)
     )
@@ -174,9 +174,11 @@ async def find_by_tracking(
     )
 
 
-async def record_delivery(session: AsyncSession, *, shipment: Shipment) -> int:
+async def record_delivery(
+    session: AsyncSession, *, shipment: Shipment, delivered_at: datetime
+) -> int:
     """The lines of a delivered shipment become delivered purchases (what lets the shopper
-    review the products). Once per line."""
+    review the products), delivered at ``delivered_at``. Once per line."""
     order = await session.get(Order, shipment.order_id)
     if order is None or order.customer_id is None:
         return 0
@@ -199,7 +201,7 @@ async def record_delivery(session: AsyncSession, *, shipment: Shipment) -> int:
                 variant_id=line.variant_id,
                 order_id=order.id,
                 order_line_id=line.id,
-                delivered_at=shipment.delivered_at or func.now(),
+                delivered_at=delivered_at,
             )
             .on_conflict_do_nothing(index_elements=["order_line_id"])
             .returning(DeliveredPurchase.id)
@@ -308,11 +310,11 @@ class LinesNotCancellable(Conflict):
     code, title = "lines_not_cancellable", "These lines can no longer be cancelled"
 
 
-async def accept(session: AsyncSession, *, shipment: Shipment) -> Shipment:
+async def accept(session: AsyncSession, *, shipment: Shipment, now: datetime) -> Shipment:
     """The vendor will ship its part. Loses (409) against a deadline that cancelled it first:
     the conditional update decides, not who asked first."""
     moved = await move(
-        session, shipment=shipment, to=ShipmentStatus.ACCEPTED, values={"accepted_at": func.now()}
+        session, shipment=shipment, to=ShipmentStatus.ACCEPTED, values={"accepted_at": now}
     )
     await session.refresh(shipment)
     if not moved:
@@ -321,7 +323,7 @@ async def accept(session: AsyncSession, *, shipment: Shipment) -> Shipment:
         raise ShipmentNotAcceptable(
             f"The shipment is {shipment.status.value}; it can no longer be accepted."
         )
-    await add_event(session, shipment=shipment, status="accepted", occurred_at=_now())
+    await add_event(session, shipment=shipment, status="accepted", occurred_at=now)
     await orders.add_event(
         session,
         order_id=shipment.order_id,
@@ -337,6 +339,7 @@ async def ship(
     shipment: Shipment,
     carrier: str,
     tracking_number: str,
+    now: datetime,
     label_url: str | None = None,
 ) -> Shipment:
     """The parcel has a tracking number (a bought label or one entered by hand): shipped."""
@@ -358,7 +361,7 @@ async def ship(
             "carrier": carrier,
             "tracking_number": tracking_number,
             "label_url": label_url,
-            "shipped_at": func.now(),
+            "shipped_at": now,
         },
     )
     await session.refresh(shipment)
@@ -367,7 +370,7 @@ async def ship(
             session,
             shipment=shipment,
             status="label_created",
-            occurred_at=_now(),
+            occurred_at=now,
             detail=f"{carrier} {tracking_number}",
         )
         await aggregate_order_status(session, order_id=shipment.order_id)
@@ -414,7 +417,7 @@ async def apply_tracking_event(
         )
     await session.refresh(shipment)
     if moved and to == ShipmentStatus.DELIVERED:
-        await record_delivery(session, shipment=shipment)
+        await record_delivery(session, shipment=shipment, delivered_at=event.occurred_at)
         await _mail_shopper(session, shipment=shipment, kind="delivered")
     if moved:
         await aggregate_order_status(session, order_id=shipment.order_id)
@@ -497,7 +500,7 @@ async def cancel_lines(
 
 
 async def cancel_unaccepted(
-    session: AsyncSession, *, shipment: Shipment
+    session: AsyncSession, *, shipment: Shipment, now: datetime
 ) -> list[tuple[uuid.UUID, int]]:
     """The vendor missed its deadline: the shipment is cancelled (if it still waits; the
     conditional update decides against a late acceptance) and its open units too. Returns
@@ -534,7 +537,7 @@ async def cancel_unaccepted(
         session,
         shipment=shipment,
         status="cancelled",
-        occurred_at=_now(),
+        occurred_at=now,
         detail="The seller did not accept the order in time.",
     )
     await orders.add_event(
@@ -545,10 +548,6 @@ async def cancel_unaccepted(
     )
     await _mail_shopper(session, shipment=shipment, kind="unaccepted")
     return cancelled
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 async def _mail_shopper(session: AsyncSession, *, shipment: Shipment, kind: str) -> None:

@@ -29,9 +29,18 @@ class UUIDPrimaryKey:
 
 
 class Timestamps:
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    """Bookkeeping: when the database wrote the row, by its own clock. Never a business time
+    and never compared with the application's ``now`` (core/clock.py); a time that decides
+    something (expiry, deadlines, availability) is a column of its own, set from ``now``."""
+
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True),
+        server_default=func.now(),  # noqa: TID251
+    )
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+        DateTime(timezone=True),
+        server_default=func.now(),  # noqa: TID251
+        onupdate=func.now(),  # noqa: TID251
     )
 
 

@@ -12,10 +12,12 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+import time_machine
 from fastapi import FastAPI
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import (
@@ -43,6 +45,41 @@ pytest_plugins = ["tests.smtp_server", "tests.oidc_server"]
 # Tests configure everything explicitly: a developer's EMPORIUM_* variables must not leak in.
 for _name in [name for name in os.environ if name.startswith("EMPORIUM_")]:
     del os.environ[_name]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--clock-shift-days",
+        type=float,
+        default=0.0,
+        help="Run the suite with this process's clock moved this many days ahead (time-machine, "
+        "ticking). Shows that no test depends on today's date: `make test "
+        "PYTEST_ARGS=--clock-shift-days=365`. Servers in other processes keep the real clock.",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    days = config.getoption("--clock-shift-days")
+    if days:
+        traveller = time_machine.travel(datetime.now(UTC) + timedelta(days=days), tick=True)
+        traveller.start()
+        config.stash[_TRAVELLER] = traveller
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    traveller = config.stash.get(_TRAVELLER, None)
+    if traveller is not None:
+        traveller.stop()
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    days = config.getoption("--clock-shift-days")
+    return (
+        f"clock: moved {days:g} days ahead, now {datetime.now(UTC).isoformat()}" if days else None
+    )
+
+
+_TRAVELLER = pytest.StashKey[time_machine.travel]()
 
 
 def _reachable(host: str, port: int) -> bool:

@@ -18,6 +18,9 @@ from workers.registry import Dependencies, build_worker
 
 log = logging.getLogger("emporium.worker")
 
+# Spent counters, expired tokens and guest carts go this often (commerce/housekeeping.py).
+HOUSEKEEPING_INTERVAL_S = 600.0
+
 
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     """Poll the task queue, deliver queued mail, keep the search index current and start the
@@ -45,12 +48,20 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         worker = build_worker(client, settings, deps)
         # The other halves of the transactional outboxes: mail, and search index updates,
         # both committed by the API or by activities.
-        mail = MailDispatcher(deps.sessionmaker, transport_for(settings))
+        mail = MailDispatcher(deps.sessionmaker, transport_for(settings), clock=deps.clock)
         indexer = SearchIndexer(deps.sessionmaker, search_backend)
         async with worker, asyncio.TaskGroup() as tasks:
             tasks.create_task(mail.run(stop))
             tasks.create_task(indexer.run(stop, interval_s=1.0))
-            tasks.create_task(housekeeping.run(deps.sessionmaker, stop))
+            tasks.create_task(
+                run_every(
+                    HOUSEKEEPING_INTERVAL_S,
+                    stop,
+                    functools.partial(housekeeping.prune_committed, deps.sessionmaker),
+                    what="housekeeping",
+                    clock=deps.clock,
+                )
+            )
             # Repairs after crashes: sagas whose start the API lost.
             for what, reconcile in (
                 ("order reconciliation", order_saga.reconcile_pending),
@@ -63,6 +74,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
                         stop,
                         functools.partial(reconcile, deps.sessionmaker, client, settings),
                         what=what,
+                        clock=deps.clock,
                     )
                 )
             log.info(

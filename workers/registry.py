@@ -17,6 +17,7 @@ from activities.refunds import RefundActivities
 from activities.returns import ReturnActivities
 from activities.shipments import ShipmentActivities
 from commerce.payments.registry import PaymentProviders, build_providers
+from core.clock import SYSTEM_CLOCK, Clock
 from core.settings import Settings
 from workflows.demo import SeedDemoCatalogWorkflow
 from workflows.disputes import DisputeWorkflow
@@ -45,6 +46,7 @@ class Dependencies:
     providers: PaymentProviders
     storefront_url: str
     commission_bp: int
+    clock: Clock = SYSTEM_CLOCK  # where activities read the time (core/clock.py)
 
     @classmethod
     def build(
@@ -62,19 +64,21 @@ class Dependencies:
 
 
 def activities(deps: Dependencies) -> list[Callable[..., object]]:
-    demo = DemoActivities(deps.sessionmaker)
+    demo = DemoActivities(deps.sessionmaker, clock=deps.clock)
     orders = OrderActivities(
         deps.sessionmaker,
         deps.providers,
         storefront_url=deps.storefront_url,
         commission_bp=deps.commission_bp,
+        clock=deps.clock,
     )
-    shipping = ShipmentActivities(deps.sessionmaker)
+    shipping = ShipmentActivities(deps.sessionmaker, clock=deps.clock)
     refunds = RefundActivities(
         deps.sessionmaker,
         deps.providers,
         deps.storefront_url,
         commission_bp=deps.commission_bp,
+        clock=deps.clock,
     )
     return [
         demo.seed_demo_catalog,
@@ -104,9 +108,9 @@ def activities(deps: Dependencies) -> list[Callable[..., object]]:
         refunds.record_refund_in_ledger,
         refunds.issue_refund_credit_notes,
         refunds.notify_refund_issued,
-        *ReturnActivities(deps.sessionmaker).all(),
-        *DisputeActivities(deps.sessionmaker).all(),
-        PayoutActivities(deps.sessionmaker).run_payouts,
+        *ReturnActivities(deps.sessionmaker, clock=deps.clock).all(),
+        *DisputeActivities(deps.sessionmaker, clock=deps.clock).all(),
+        PayoutActivities(deps.sessionmaker, clock=deps.clock).run_payouts,
     ]
 
 

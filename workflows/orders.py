@@ -437,8 +437,12 @@ class OrderWorkflow:
         )
         if completion.complete_at is not None:
             wait_s = (
-                datetime.fromisoformat(completion.complete_at) - workflow.now()
-            ).total_seconds()
+                completion.complete_in_s
+                if completion.complete_in_s is not None
+                else (
+                    datetime.fromisoformat(completion.complete_at) - workflow.now()
+                ).total_seconds()
+            )
             self._details("Delivered; completes when the return window closes.")
             if wait_s > 0:
                 await workflow.sleep(wait_s)

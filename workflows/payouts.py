@@ -27,6 +27,9 @@ class PayoutWorkflowInput:
     timings: CheckoutTimings = field(default_factory=CheckoutTimings)
     # None: the run is keyed by when it was due (a schedule's action) or started.
     run_key: str | None = None
+    # What is payable at this time (ISO 8601) is paid; None: the time the run was due. A run
+    # started by hand passes the time of its request (the API's clock).
+    as_of: str | None = None
 
 
 def run_key_for(when: datetime) -> str:
@@ -40,8 +43,8 @@ class PayoutWorkflow:
     dispute, at the run's time.
 
     The run key and "now" are the time the run was due (the schedule's scheduled time, else
-    the workflow's start time), fixed for the whole run: retried activities and a second
-    start for the same due time settle and pay nothing twice.
+    the workflow's start time; a run started by hand brings both), fixed for the whole run:
+    retried activities and a second start for the same key settle and pay nothing twice.
     """
 
     @workflow.run
@@ -50,10 +53,11 @@ class PayoutWorkflow:
         due = info.typed_search_attributes.get(SCHEDULED_START_TIME) or info.workflow_start_time
         due = due.astimezone(UTC).replace(microsecond=0)
         timings = params.timings
-        workflow.set_current_details(f"Paying vendors what was payable at {due.isoformat()}.")
+        as_of = params.as_of or due.isoformat()
+        workflow.set_current_details(f"Paying vendors what was payable at {as_of}.")
         return await workflow.execute_activity_method(
             PayoutActivities.run_payouts,
-            RunPayoutsInput(run_key=params.run_key or run_key_for(due), now=due.isoformat()),
+            RunPayoutsInput(run_key=params.run_key or run_key_for(due), now=as_of),
             # One run sends many transfers: more time than a single step.
             start_to_close_timeout=timedelta(seconds=timings.activity_timeout_s * 10),
             retry_policy=RetryPolicy(

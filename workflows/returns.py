@@ -69,6 +69,9 @@ class ReturnState:
     refund_id: str | None = None
     refund_status: str | None = None  # pending | succeeded | failed
     auto_approved: bool = False
+    # Seconds until respond_by, by the application's clock when read (None in histories
+    # recorded before it existed: the workflow then measures with its own clock).
+    respond_in_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,11 @@ class ReturnWorkflow:
 
         seen, state = await self._read(ref, params)
         while state.status == "requested":
-            left = (respond_by - workflow.now()).total_seconds()
+            left = (
+                state.respond_in_s
+                if state.respond_in_s is not None
+                else (respond_by - workflow.now()).total_seconds()
+            )
             if left <= 0:
                 self._at("approving", "No answer from the vendor in time: approving.")
                 seen = self._changes

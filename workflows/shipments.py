@@ -73,7 +73,11 @@ class ShipmentWorkflow:
         accept_by = datetime.fromisoformat(self._state.accept_by)
         workflow.set_current_details(f"Waiting for the vendor to accept (by {accept_by}).")
         while self._state.status == "awaiting_acceptance":
-            remaining = (accept_by - workflow.now()).total_seconds()
+            remaining = (
+                self._state.accept_in_s
+                if self._state.accept_in_s is not None
+                else (accept_by - workflow.now()).total_seconds()
+            )
             if remaining <= 0:
                 outcome: UnacceptedOutput = await self._run(
                     ShipmentActivities.cancel_unaccepted, ref

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request
 
 from api.access import AccountsDep, CurrentUser, Public, Requirement, authenticated, declare
-from api.deps import SessionDep
+from api.deps import NowDep, SessionDep
 from api.schemas.carts import (
     CartItemAdd,
     CartItemUpdate,
@@ -38,6 +38,7 @@ async def current_cart(
     request: Request,
     session: SessionDep,
     ctx: AccountsDep,
+    now: NowDep,
     x_cart_token: Annotated[
         str | None,
         Header(
@@ -54,7 +55,7 @@ async def current_cart(
         principal = await authenticated(request, session, ctx)
         return await carts.user_cart(session, user_id=principal.user_id)
     if x_cart_token:
-        cart = await carts.find_cart(session, guest_token=x_cart_token)
+        cart = await carts.find_cart(session, guest_token=x_cart_token, now=now)
         if cart is None:
             raise CartNotFound("The cart token is unknown, expired or was merged into an account.")
         return cart
@@ -69,9 +70,9 @@ async def _read(session: SessionDep, cart: Cart) -> CartRead:
 
 
 @router.post("/carts", status_code=201, dependencies=[Public])
-async def create_guest_cart(session: SessionDep) -> GuestCartCreated:
+async def create_guest_cart(session: SessionDep, now: NowDep) -> GuestCartCreated:
     """A new guest cart. Its token is in this answer only: keep it, send it as X-Cart-Token."""
-    cart, token = await carts.create_guest_cart(session)
+    cart, token = await carts.create_guest_cart(session, now=now)
     return GuestCartCreated(cart_token=token, cart=await _read(session, cart))
 
 
@@ -82,70 +83,94 @@ async def read_cart(cart: CurrentCart, session: SessionDep) -> CartRead:
 
 
 @router.post("/carts/current/items", status_code=201)
-async def add_item(body: CartItemAdd, cart: CurrentCart, session: SessionDep) -> CartRead:
+async def add_item(
+    body: CartItemAdd, cart: CurrentCart, session: SessionDep, now: NowDep
+) -> CartRead:
     """Add a variant; adding one already in the cart adds to its quantity."""
     cart = await carts.add_item(
-        session, cart=cart, variant_id=body.variant_id, quantity=body.quantity
+        session, cart=cart, variant_id=body.variant_id, quantity=body.quantity, now=now
     )
     return await _read(session, cart)
 
 
 @router.patch("/carts/current/items/{variant_id}")
 async def update_item(
-    variant_id: uuid.UUID, body: CartItemUpdate, cart: CurrentCart, session: SessionDep
+    variant_id: uuid.UUID,
+    body: CartItemUpdate,
+    cart: CurrentCart,
+    session: SessionDep,
+    now: NowDep,
 ) -> CartRead:
     """Set a line's quantity; 0 removes it."""
     cart = await carts.set_quantity(
-        session, cart=cart, variant_id=variant_id, quantity=body.quantity
+        session, cart=cart, variant_id=variant_id, quantity=body.quantity, now=now
     )
     return await _read(session, cart)
 
 
 @router.delete("/carts/current/items/{variant_id}")
-async def remove_item(variant_id: uuid.UUID, cart: CurrentCart, session: SessionDep) -> CartRead:
-    cart = await carts.remove_item(session, cart=cart, variant_id=variant_id)
+async def remove_item(
+    variant_id: uuid.UUID, cart: CurrentCart, session: SessionDep, now: NowDep
+) -> CartRead:
+    cart = await carts.remove_item(session, cart=cart, variant_id=variant_id, now=now)
     return await _read(session, cart)
 
 
 @router.delete("/carts/current/items")
-async def clear_cart(cart: CurrentCart, session: SessionDep) -> CartRead:
+async def clear_cart(cart: CurrentCart, session: SessionDep, now: NowDep) -> CartRead:
     """Remove every line; address, shipping choices and coupons stay."""
-    return await _read(session, await carts.clear(session, cart=cart))
+    return await _read(session, await carts.clear(session, cart=cart, now=now))
 
 
 @router.put("/carts/current/coupons")
-async def set_coupons(body: CouponCodes, cart: CurrentCart, session: SessionDep) -> CartRead:
+async def set_coupons(
+    body: CouponCodes, cart: CurrentCart, session: SessionDep, now: NowDep
+) -> CartRead:
     """Replace the coupon codes; whether they apply shows when the cart is priced."""
-    return await _read(session, await carts.set_coupons(session, cart=cart, codes=body.codes))
+    return await _read(
+        session, await carts.set_coupons(session, cart=cart, codes=body.codes, now=now)
+    )
 
 
 @router.put("/carts/current/shipping-address")
 async def set_shipping_address(
-    body: ShippingAddress, cart: CurrentCart, session: SessionDep
+    body: ShippingAddress,
+    cart: CurrentCart,
+    session: SessionDep,
+    now: NowDep,
 ) -> CartRead:
     """Store the destination, normalised; every problem is reported at once (422)."""
-    cart = await carts.set_shipping_address(session, cart=cart, address=address_fields(body))
+    cart = await carts.set_shipping_address(
+        session, cart=cart, address=address_fields(body), now=now
+    )
     return await _read(session, cart)
 
 
 @router.put("/carts/current/shipping/{vendor_id}")
 async def set_shipping_choice(
-    vendor_id: uuid.UUID, body: ShippingChoice, cart: CurrentCart, session: SessionDep
+    vendor_id: uuid.UUID,
+    body: ShippingChoice,
+    cart: CurrentCart,
+    session: SessionDep,
+    now: NowDep,
 ) -> CartRead:
     """Choose a shipping method for one vendor's items (checked when shipping is quoted)."""
     cart = await carts.set_shipping_choice(
-        session, cart=cart, vendor_id=vendor_id, method_code=body.method_code
+        session, cart=cart, vendor_id=vendor_id, method_code=body.method_code, now=now
     )
     return await _read(session, cart)
 
 
 @router.post("/me/cart/merge")
 async def merge_guest_cart(
-    body: CartMerge, principal: CurrentUser, session: SessionDep
+    body: CartMerge,
+    principal: CurrentUser,
+    session: SessionDep,
+    now: NowDep,
 ) -> CartMergeRead:
     """Move a guest cart into the signed-in user's cart; the guest token stops working.
     Lines that could not be added are listed in ``not_merged``."""
     view = await carts.merge_guest_into_user(
-        session, guest_token=body.cart_token, user_id=principal.user_id
+        session, guest_token=body.cart_token, user_id=principal.user_id, now=now
     )
     return CartMergeRead.from_domain(view)

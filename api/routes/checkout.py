@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
 
 from api.access import VerifiedUser
-from api.deps import PaymentProvidersDep, SessionDep, SettingsDep, TemporalDep
+from api.deps import NowDep, PaymentProvidersDep, SessionDep, SettingsDep, TemporalDep
 from api.routes.carts import CurrentCart
 from api.schemas.checkout import CheckoutSummaryRead
 from api.schemas.orders import CheckoutCreate, CheckoutRead
@@ -21,12 +20,11 @@ router = APIRouter(prefix="/checkout", tags=["checkout"])
 
 @router.get("/summary")
 async def checkout_summary(
-    cart: CurrentCart, session: SessionDep, settings: SettingsDep
+    cart: CurrentCart, session: SessionDep, settings: SettingsDep, now: NowDep
 ) -> CheckoutSummaryRead:
     """Items grouped by vendor with each vendor's shipping (chosen or cheapest) and estimated
     delivery, the discounts and the promotion behind each, tax per line, totals, and every
     problem standing in the way (out of stock, no address, coupon refused, ...)."""
-    now = datetime.now(UTC)
     summary = await summarize(
         session,
         cart=cart,
@@ -54,6 +52,7 @@ async def place_order(
     temporal: TemporalDep,
     providers: PaymentProvidersDep,
     response: Response,
+    now: NowDep,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -89,7 +88,6 @@ async def place_order(
             "payment_method_id": body.payment_method_id,
         }
     )
-    now = datetime.now(UTC)
     placed = await orders.place_order(
         session,
         cart=await carts.user_cart(session, user_id=principal.user_id),

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.access import OperationsUser, VendorStaff
-from api.deps import SessionDep, SettingsDep, TemporalDep
+from api.deps import NowDep, SessionDep, SettingsDep, TemporalDep
 from api.problems import Problem
 from commerce import disputes
 from models import Dispute, DisputeStatus
@@ -148,15 +148,18 @@ async def record_outcome(
     session: SessionDep,
     settings: SettingsDep,
     temporal: TemporalDep,
+    now: NowDep,
 ) -> DisputeRead:
     """Record the bank's decision. The freeze on the order's payouts ends now; the dispute's
     workflow then debits the vendors if it was lost (nothing if won) and tells them. 409
     ``dispute_closed`` when an outcome was recorded already."""
-    dispute = await disputes.record_outcome(session, dispute_id=dispute_id, outcome=body.outcome)
+    dispute = await disputes.record_outcome(
+        session, dispute_id=dispute_id, outcome=body.outcome, now=now
+    )
     # Stored before the workflow is told: it reads the outcome, and finds it by itself
     # should the signal not get through now.
     await session.commit()
-    await disputes.tell_workflow(temporal, settings, dispute=dispute)
+    await disputes.tell_workflow(temporal, settings, dispute=dispute, now=now)
     return DisputeRead.build(dispute, {})
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -15,7 +15,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from api.access import AdminUser, VendorManager
-from api.deps import SessionDep, SettingsDep, TemporalDep
+from api.deps import NowDep, SessionDep, SettingsDep, TemporalDep
 from commerce import ledger
 from commerce.errors import DomainError
 from commerce.order_saga import timings
@@ -95,12 +95,12 @@ class PayoutRunRead(BaseModel):
 async def vendor_ledger(
     manager: VendorManager,
     session: SessionDep,
+    now: NowDep,
     limit: int = Query(default=50, ge=1, le=500),
     before: int | None = Query(default=None, ge=1, description="Older than this entry id"),
 ) -> VendorLedgerRead:
     """Balance, payable now and frozen per currency, and the entries, newest first."""
     vendor_id = manager.vendor_id
-    now = datetime.now(UTC)
     balances = await ledger.balance(session, vendor_id=vendor_id)
     payable = await ledger.payable(session, vendor_id=vendor_id, now=now)
     frozen = await ledger.frozen(session, vendor_id=vendor_id)
@@ -152,7 +152,7 @@ async def start_payout_run(
     try:
         await client.start_workflow(
             PayoutWorkflow.run,
-            PayoutWorkflowInput(timings=timings(settings), run_key=run_key),
+            PayoutWorkflowInput(timings=timings(settings), run_key=run_key, as_of=now.isoformat()),
             id=workflow_id,
             task_queue=settings.temporal_task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -173,14 +173,13 @@ async def run_payouts_now(
     settings: SettingsDep,
     temporal: TemporalDep,
     response: Response,
+    now: NowDep,
     wait: bool = Query(default=False, description="Wait for the run and answer its outcome"),
 ) -> PayoutRunRead:
     """Pay vendors now what is payable, through ``PayoutWorkflow`` (the same run the schedule
     makes, so settling and sending stay durable and idempotent). 202 with the workflow id;
     ``?wait=true`` waits for the run and answers 200 with what it paid."""
-    workflow_id, run_key, _started = await start_payout_run(
-        temporal, settings, now=datetime.now(UTC)
-    )
+    workflow_id, run_key, _started = await start_payout_run(temporal, settings, now=now)
     if not wait:
         return PayoutRunRead(workflow_id=workflow_id, run_key=run_key, finished=False)
     try:

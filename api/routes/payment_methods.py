@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter, Response, status
 
 from api.access import CurrentUser
-from api.deps import SessionDep
+from api.deps import NowDep, SessionDep
 from api.schemas.addresses import PaymentMethodCreate, PaymentMethodRead
 from commerce.accounts import payment_methods
 
@@ -24,7 +24,10 @@ async def list_payment_methods(
 
 @router.post("", status_code=201)
 async def add_payment_method(
-    body: PaymentMethodCreate, principal: CurrentUser, session: SessionDep
+    body: PaymentMethodCreate,
+    principal: CurrentUser,
+    session: SessionDep,
+    now: NowDep,
 ) -> PaymentMethodRead:
     """Saving a token again returns the method already saved."""
     method = await payment_methods.add_method(
@@ -36,6 +39,7 @@ async def add_payment_method(
         last4=body.last4,
         exp_month=body.exp_month,
         exp_year=body.exp_year,
+        now=now,
     )
     return PaymentMethodRead.from_domain(method)
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Header
 from pydantic import BaseModel, Field
 
 from api.access import AdminUser, CurrentUser, OperationsUser
-from api.deps import SessionDep, SettingsDep, TemporalDep
+from api.deps import NowDep, SessionDep, SettingsDep, TemporalDep
 from commerce import orders, refund_saga, refunds
 from models import Refund, RefundLine, RefundSource
 
@@ -104,6 +104,7 @@ async def create_goodwill_refund(
     session: SessionDep,
     settings: SettingsDep,
     temporal: TemporalDep,
+    now: NowDep,
     idempotency_key: Annotated[str | None, Header(max_length=100)] = None,
 ) -> AdminRefundRead:
     """Refund part of a paid order as a goodwill gesture. 409 ``refund_exceeds_remaining``
@@ -121,6 +122,7 @@ async def create_goodwill_refund(
         restock=body.restock,
         requested_by=principal.user_id,
         request_key=f"goodwill:{order_id}:{idempotency_key}" if idempotency_key else None,
+        now=now,
     )
     lines = (await refunds.lines_of(session, refund_ids=[refund.id]))[refund.id]
     # Stored before its workflow can work on it; a lost start is made up by the reconciler.

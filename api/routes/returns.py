@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -28,7 +28,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from api.access import CurrentUser, VendorManager, VendorStaff
-from api.deps import SessionDep, SettingsDep, TemporalDep
+from api.deps import NowDep, SessionDep, SettingsDep, TemporalDep
 from commerce import order_saga, orders, returns
 from core.settings import Settings
 from models import ReturnRequest, ReturnStatus, Vendor
@@ -238,6 +238,7 @@ async def request_return(
     session: SessionDep,
     settings: SettingsDep,
     temporal: TemporalDep,
+    now: NowDep,
 ) -> ReturnRead:
     """Ask to send delivered items of one vendor back, within the vendor's return window.
 
@@ -255,7 +256,7 @@ async def request_return(
         vendor_id=body.vendor_id,
         reason=body.reason,
         lines=[(line.order_line_id, line.quantity) for line in body.lines],
-        now=datetime.now(UTC),
+        now=now,
         respond_within_s=settings.return_response_within_s,
     )
     found = await returns.detail(session, request=request)
@@ -361,9 +362,10 @@ async def approve_return(
     session: SessionDep,
     settings: SettingsDep,
     temporal: TemporalDep,
+    now: NowDep,
 ) -> ReturnRead:
     """Take the items back; the shopper is told to send them. 409 ``return_already_decided``."""
-    request = await returns.approve(session, vendor_id=vendor_id, return_id=return_id)
+    request = await returns.approve(session, vendor_id=vendor_id, return_id=return_id, now=now)
     return await _moved(session, settings, temporal, request)
 
 
@@ -376,11 +378,12 @@ async def reject_return(
     session: SessionDep,
     settings: SettingsDep,
     temporal: TemporalDep,
+    now: NowDep,
 ) -> ReturnRead:
     """Refuse the return, with a reason the shopper sees, before ``respond_by``
     (409 ``return_response_window_over`` after; ``return_already_decided``)."""
     request = await returns.reject(
-        session, vendor_id=vendor_id, return_id=return_id, reason=body.reason
+        session, vendor_id=vendor_id, return_id=return_id, reason=body.reason, now=now
     )
     return await _moved(session, settings, temporal, request)
 
@@ -394,10 +397,15 @@ async def receive_return(
     session: SessionDep,
     settings: SettingsDep,
     temporal: TemporalDep,
+    now: NowDep,
 ) -> ReturnRead:
     """The parcel is here and inspected: the units count as returned, and the refund (put
     back in stock) follows. 409 ``return_not_approved`` unless approved."""
     request = await returns.mark_received(
-        session, vendor_id=vendor_id, return_id=return_id, inspection_note=body.inspection_note
+        session,
+        vendor_id=vendor_id,
+        return_id=return_id,
+        inspection_note=body.inspection_note,
+        now=now,
     )
     return await _moved(session, settings, temporal, request)

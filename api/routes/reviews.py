@@ -8,7 +8,7 @@ import uuid
 from fastapi import APIRouter, Query, Response, status
 
 from api.access import AdminUser, CurrentUser, Public, VendorStaff
-from api.deps import SessionDep
+from api.deps import NowDep, SessionDep
 from api.schemas.engagement import (
     ModeratedReviewRead,
     RatingSummaryRead,
@@ -66,6 +66,7 @@ async def write_my_review(
     principal: CurrentUser,
     session: SessionDep,
     response: Response,
+    now: NowDep,
 ) -> ReviewDetailRead:
     """Create the caller's review (201) or replace it (200). Only buyers of a delivered
     order of the product may review it (403 `not_a_buyer`)."""
@@ -76,6 +77,7 @@ async def write_my_review(
         rating=body.rating,
         title=body.title,
         body=body.body,
+        now=now,
     )
     if written.created:
         response.status_code = status.HTTP_201_CREATED
@@ -97,10 +99,11 @@ async def reply_to_review(
     body: VendorReply,
     staff: VendorStaff,
     session: SessionDep,
+    now: NowDep,
 ) -> ReviewDetailRead:
     """The vendor's public answer to a review of one of its products; a second PUT edits it."""
     review = await reviews.reply_to_review(
-        session, vendor_id=staff.vendor_id, review_id=review_id, reply=body.reply
+        session, vendor_id=staff.vendor_id, review_id=review_id, reply=body.reply, now=now
     )
     return ReviewDetailRead.from_domain(review)
 

@@ -16,7 +16,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from api.access import CurrentUser, Public, VendorManager, VendorStaff
-from api.deps import SessionDep, SettingsDep, TemporalDep
+from api.deps import NowDep, SessionDep, SettingsDep, TemporalDep
 from api.routes.webhooks import read_webhook_body
 from commerce import orders, refunds, shipments
 from commerce.carriers import SimulatedCarrier
@@ -155,12 +155,13 @@ async def accept_shipment(
     _: VendorStaff,
     session: SessionDep,
     temporal: TemporalDep,
+    now: NowDep,
 ) -> ShipmentRead:
     """Accept the part before its deadline (409 ``shipment_not_acceptable`` after it)."""
     shipment = await shipments.vendor_shipment(
         session, vendor_id=vendor_id, shipment_id=shipment_id
     )
-    shipment = await shipments.accept(session, shipment=shipment)
+    shipment = await shipments.accept(session, shipment=shipment, now=now)
     read = ShipmentRead.build(await _tracking(session, shipment), with_label=True)
     await session.commit()
     await _nudge(temporal, shipment)
@@ -175,6 +176,7 @@ async def buy_label(
     session: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
+    now: NowDep,
 ) -> ShipmentRead:
     """Buy a label from the platform's carrier (the simulated one by default): the parcel is
     shipped with its tracking number. Buying again returns the same label."""
@@ -198,6 +200,7 @@ async def buy_label(
         carrier=label.carrier,
         tracking_number=label.tracking_number,
         label_url=label.label_url,
+        now=now,
     )
     read = ShipmentRead.build(await _tracking(session, shipment), with_label=True)
     await session.commit()
@@ -213,6 +216,7 @@ async def set_tracking_number(
     _: VendorStaff,
     session: SessionDep,
     temporal: TemporalDep,
+    now: NowDep,
 ) -> ShipmentRead:
     """Shipped with a carrier of the vendor's own choosing: enter its tracking number."""
     shipment = await shipments.vendor_shipment(
@@ -223,6 +227,7 @@ async def set_tracking_number(
         shipment=shipment,
         carrier=body.carrier,
         tracking_number=shipments.check_tracking_number(body.tracking_number),
+        now=now,
     )
     read = ShipmentRead.build(await _tracking(session, shipment), with_label=True)
     await session.commit()
@@ -238,6 +243,7 @@ async def _cancel_lines(
     order: Order,
     vendor_id: uuid.UUID | None,
     body: LinesCancel,
+    now: datetime,
     source: RefundSource,
     actor: uuid.UUID,
 ) -> LinesCancelled:
@@ -268,6 +274,7 @@ async def _cancel_lines(
             requested_by=actor,
             # The vendor's whole part is off: its shipping goes back too.
             include_shipping=line_vendor in ended,
+            now=now,
         )
         for line_vendor, lines in sorted(by_vendor.items())
     ]
@@ -291,6 +298,7 @@ async def vendor_cancel_lines(
     session: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
+    now: NowDep,
 ) -> LinesCancelled:
     """Cancel lines the vendor cannot fulfil, before they ship: each vendor's cancelled units
     are refunded (a partial refund) and restocked."""
@@ -305,6 +313,7 @@ async def vendor_cancel_lines(
         body=body,
         source=RefundSource.VENDOR_CANCELLATION,
         actor=principal.user_id,
+        now=now,
     )
 
 
@@ -329,6 +338,7 @@ async def shopper_cancel_lines(
     session: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
+    now: NowDep,
 ) -> LinesCancelled:
     """Cancel units of lines that have not shipped; each becomes a partial refund, restocked.
     409 ``lines_not_cancellable`` once that part has shipped."""
@@ -342,6 +352,7 @@ async def shopper_cancel_lines(
         body=body,
         source=RefundSource.CANCELLATION,
         actor=principal.user_id,
+        now=now,
     )
 
 

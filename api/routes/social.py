@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.access import AccountsDep, CurrentUser, Public
-from api.deps import SessionDep
+from api.deps import NowDep, SessionDep
 from api.routes.auth import client_ip
 from api.schemas.accounts import MfaRequired, TokenPairRead
 from commerce.accounts import social, users
@@ -83,6 +83,7 @@ async def _start(
     session: SessionDep,
     ctx: AccountsDep,
     social_login: social.SocialLogin,
+    now: datetime,
 ) -> SocialStarted:
     await ctx.limiter.hit(OIDC_PER_IP, client_ip(request))
     url, state = await social.start(
@@ -91,6 +92,7 @@ async def _start(
         social=social_login,
         provider_name=provider,
         redirect_uri=body.redirect_uri,
+        now=now,
     )
     return SocialStarted(authorization_url=url, state=state)
 
@@ -103,9 +105,10 @@ async def start_login(
     session: SessionDep,
     ctx: AccountsDep,
     social_login: SocialDep,
+    now: NowDep,
 ) -> SocialStarted:
     """Begin signing in with a provider (state, nonce and PKCE are kept server-side)."""
-    return await _start(body, provider, request, session, ctx, social_login)
+    return await _start(body, provider, request, session, ctx, social_login, now)
 
 
 @router.post("/auth/oidc/{provider}/callback", dependencies=[Public])
@@ -116,6 +119,7 @@ async def finish_login(
     session: SessionDep,
     ctx: AccountsDep,
     social_login: SocialDep,
+    now: NowDep,
 ) -> TokenPairRead | MfaRequired:
     """Finish signing in: an existing identity signs in; otherwise the account with the same
     verified email is linked, or a new one is created."""
@@ -128,6 +132,7 @@ async def finish_login(
         code=body.code,
         state=body.state,
         user_agent=request.headers.get("user-agent"),
+        now=now,
     )
     if isinstance(result, users.MfaChallenge):
         return MfaRequired(mfa_token=result.mfa_token, expires_in=result.expires_in)
@@ -149,9 +154,10 @@ async def start_link(
     session: SessionDep,
     ctx: AccountsDep,
     social_login: SocialDep,
+    now: NowDep,
 ) -> SocialStarted:
     """Begin linking another provider to this account."""
-    return await _start(body, provider, request, session, ctx, social_login)
+    return await _start(body, provider, request, session, ctx, social_login, now)
 
 
 @router.post("/me/identities/{provider}/callback", status_code=201)
@@ -161,6 +167,7 @@ async def finish_link(
     principal: CurrentUser,
     session: SessionDep,
     social_login: SocialDep,
+    now: NowDep,
 ) -> IdentityRead:
     identity = await social.link(
         session,
@@ -169,6 +176,7 @@ async def finish_link(
         provider_name=provider,
         code=body.code,
         state=body.state,
+        now=now,
     )
     return IdentityRead.from_domain(identity)
 

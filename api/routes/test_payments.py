@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from api.access import Public
-from api.deps import PaymentProvidersDep, SessionDep, TemporalDep
+from api.deps import NowDep, PaymentProvidersDep, SessionDep, TemporalDep
 from api.routes.webhooks import WebhookReceived, accept
 from commerce.errors import Conflict, NotFound
 from commerce.payments.provider import PaymentDeclined
@@ -39,6 +39,7 @@ async def complete_challenge(
     session: SessionDep,
     providers: PaymentProvidersDep,
     temporal: TemporalDep,
+    now: NowDep,
 ) -> WebhookReceived:
     """Pass (or fail) a ``tok_3ds`` payment's challenge. The client secret is the capability,
     as with a real provider's challenge page. The provider then "sends" its webhook, which is
@@ -56,4 +57,4 @@ async def complete_challenge(
             raise NoChallengePending("The payment is not waiting for a challenge.") from None
         raise TestPaymentNotFound("No test payment has this client secret.") from None
     event = provider.parse_webhook(signed.payload, signed.headers)
-    return await accept(session, temporal, provider="test", event=event)
+    return await accept(session, temporal, provider="test", event=event, now=now)

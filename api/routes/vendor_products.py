@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from api.access import VendorManager, VendorStaff
-from api.deps import SessionDep, read_body
+from api.deps import NowDep, SessionDep, read_body
 from api.schemas.catalog_admin import (
     ImageCreate,
     ImageOrder,
@@ -62,6 +62,7 @@ async def import_products(
     request: Request,
     vendor: VendorManager,
     session: SessionDep,
+    now: NowDep,
     dry_run: Annotated[bool, Query(description="Check and report; write nothing")] = False,
 ) -> ImportReportRead:
     """Create or update products and variants, one row per variant keyed by SKU.
@@ -81,7 +82,7 @@ async def import_products(
         ),
     )
     report = await bulk.import_products(
-        session, vendor_id=vendor.vendor_id, data=data, fmt=fmt, dry_run=dry_run
+        session, vendor_id=vendor.vendor_id, data=data, fmt=fmt, dry_run=dry_run, now=now
     )
     return ImportReportRead.from_domain(report)
 
@@ -171,23 +172,30 @@ async def update_product(
 
 @router.delete(PRODUCT)
 async def delete_product(
-    product_id: uuid.UUID, vendor: VendorManager, session: SessionDep
+    product_id: uuid.UUID,
+    vendor: VendorManager,
+    session: SessionDep,
+    now: NowDep,
 ) -> ProductRemoval:
     """Deletes a draft that was never published; archives any other product."""
     outcome = await products.delete_product(
-        session, vendor_id=vendor.vendor_id, product_id=product_id
+        session, vendor_id=vendor.vendor_id, product_id=product_id, now=now
     )
     return ProductRemoval(id=product_id, outcome="deleted" if outcome is None else "archived")
 
 
 @router.post(PRODUCT + "/status")
 async def set_product_status(
-    product_id: uuid.UUID, body: StatusChange, vendor: VendorManager, session: SessionDep
+    product_id: uuid.UUID,
+    body: StatusChange,
+    vendor: VendorManager,
+    session: SessionDep,
+    now: NowDep,
 ) -> ProductRead:
     """draft, active (needs a sellable variant; the first time sets published_at) or
     archived (hidden from the storefront and search)."""
     product = await products.set_status(
-        session, vendor_id=vendor.vendor_id, product_id=product_id, status=body.status
+        session, vendor_id=vendor.vendor_id, product_id=product_id, status=body.status, now=now
     )
     return ProductRead.from_domain(product)
 

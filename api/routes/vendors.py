@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter, Query, Response, status
 
 from api.access import AdminUser, CurrentUser, VendorManager, VendorOwner, VendorStaff, VerifiedUser
-from api.deps import SessionDep, SettingsDep
+from api.deps import NowDep, SessionDep, SettingsDep
 from api.schemas.vendors import (
     InvitationAccept,
     InvitationCreate,
@@ -69,7 +69,11 @@ async def list_staff(member: VendorStaff, session: SessionDep) -> list[StaffRead
 
 @router.post("/vendors/{vendor_id}/invitations", status_code=201)
 async def invite(
-    body: InvitationCreate, member: VendorOwner, session: SessionDep, settings: SettingsDep
+    body: InvitationCreate,
+    member: VendorOwner,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
 ) -> InvitationRead:
     invitation = await vendors.invite(
         session,
@@ -78,6 +82,7 @@ async def invite(
         invited_by=member.user_id,
         email=body.email,
         role=body.role,
+        now=now,
     )
     return InvitationRead(
         id=invitation.id,
@@ -89,9 +94,14 @@ async def invite(
 
 @router.post("/vendor-invitations/accept")
 async def accept_invitation(
-    body: InvitationAccept, principal: VerifiedUser, session: SessionDep
+    body: InvitationAccept,
+    principal: VerifiedUser,
+    session: SessionDep,
+    now: NowDep,
 ) -> MyVendorRead:
-    vendor, role = await vendors.accept_invitation(session, user=principal.user, token=body.token)
+    vendor, role = await vendors.accept_invitation(
+        session, user=principal.user, token=body.token, now=now
+    )
     return MyVendorRead(vendor=VendorRead.from_domain(vendor), role=role)
 
 
@@ -127,19 +137,27 @@ async def admin_list_vendors(
 
 
 @router.post("/admin/vendors/{vendor_id}/approve")
-async def approve(vendor_id: uuid.UUID, _: AdminUser, session: SessionDep) -> VendorRead:
-    return VendorRead.from_domain(await vendors.approve(session, vendor_id=vendor_id))
+async def approve(
+    vendor_id: uuid.UUID, _: AdminUser, session: SessionDep, now: NowDep
+) -> VendorRead:
+    return VendorRead.from_domain(await vendors.approve(session, vendor_id=vendor_id, now=now))
 
 
 @router.post("/admin/vendors/{vendor_id}/suspend")
 async def suspend(
-    vendor_id: uuid.UUID, body: Suspension, _: AdminUser, session: SessionDep
+    vendor_id: uuid.UUID,
+    body: Suspension,
+    _: AdminUser,
+    session: SessionDep,
+    now: NowDep,
 ) -> VendorRead:
     """The vendor's products disappear from the storefront and cannot be bought."""
-    vendor = await vendors.suspend(session, vendor_id=vendor_id, reason=body.reason)
+    vendor = await vendors.suspend(session, vendor_id=vendor_id, reason=body.reason, now=now)
     return VendorRead.from_domain(vendor)
 
 
 @router.post("/admin/vendors/{vendor_id}/reinstate")
-async def reinstate(vendor_id: uuid.UUID, _: AdminUser, session: SessionDep) -> VendorRead:
-    return VendorRead.from_domain(await vendors.reinstate(session, vendor_id=vendor_id))
+async def reinstate(
+    vendor_id: uuid.UUID, _: AdminUser, session: SessionDep, now: NowDep
+) -> VendorRead:
+    return VendorRead.from_domain(await vendors.reinstate(session, vendor_id=vendor_id, now=now))

@@ -23,7 +23,7 @@ Webhook bodies and signature headers are never logged.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
@@ -33,7 +33,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.access import Public
-from api.deps import PaymentProvidersDep, SessionDep, SettingsDep, TemporalDep, read_body
+from api.deps import NowDep, PaymentProvidersDep, SessionDep, SettingsDep, TemporalDep, read_body
 from api.problems import Problem
 from commerce import disputes
 from commerce.errors import DomainError
@@ -155,6 +155,7 @@ async def receive_webhook(
     providers: PaymentProvidersDep,
     temporal: TemporalDep,
     settings: SettingsDep,
+    now: NowDep,
 ) -> WebhookReceived:
     """Verify, store once (committed), then signal ``order:{id}``; see the module docstring.
     A ``disputed`` event also opens the dispute and starts its workflow."""
@@ -163,18 +164,18 @@ async def receive_webhook(
         raise UnknownWebhookProvider(f"No payment provider {provider!r} is configured here.")
     body = await read_webhook_body(request)
     event = await _verify(implementation, provider, body, request)
-    received = await accept(session, temporal, provider=provider, event=event)
+    received = await accept(session, temporal, provider=provider, event=event, now=now)
     if event.status == "disputed":
         # A chargeback: its own workflow freezes the vendors' payout of the order. On every
         # delivery, duplicates included: a redelivery starts a workflow whose start failed.
         await disputes.open_dispute_from_webhook(
-            session, temporal, settings, provider=provider, event=event
+            session, temporal, settings, provider=provider, event=event, now=now
         )
     return received
 
 
 async def accept(
-    session: AsyncSession, temporal: Client, *, provider: str, event: WebhookEvent
+    session: AsyncSession, temporal: Client, *, provider: str, event: WebhookEvent, now: datetime
 ) -> WebhookReceived:
     """Store a verified event once (committed), then signal its order's workflow."""
     recorded = await webhooks.record_event(session, provider=provider, event=event)
@@ -209,5 +210,5 @@ async def accept(
         log.warning("webhook stored; the order workflow is not running", extra=context)
     else:
         log.info("webhook signalled", extra=context)
-    await webhooks.mark_signalled(session, event_id=recorded.id)
+    await webhooks.mark_signalled(session, event_id=recorded.id, now=now)
     return WebhookReceived(received=True, duplicate=recorded.duplicate)

@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter, Path, Response, status
 
 from api.access import CurrentUser, Public
-from api.deps import SessionDep
+from api.deps import NowDep, SessionDep
 from api.schemas.carts import CartRead
 from api.schemas.engagement import (
     MoveToCart,
@@ -80,10 +80,15 @@ async def add_wishlist_item(
     principal: CurrentUser,
     session: SessionDep,
     response: Response,
+    now: NowDep,
 ) -> WishlistItemRead:
     """Add a variant that is for sale (201); adding it again changes nothing (200)."""
     added = await wishlists.add_item(
-        session, user_id=principal.user_id, wishlist_id=wishlist_id, variant_id=body.variant_id
+        session,
+        user_id=principal.user_id,
+        wishlist_id=wishlist_id,
+        variant_id=body.variant_id,
+        now=now,
     )
     if not added.created:
         response.status_code = status.HTTP_200_OK
@@ -92,11 +97,15 @@ async def add_wishlist_item(
 
 @router.delete("/me/wishlists/{wishlist_id}/items/{variant_id}", status_code=204)
 async def remove_wishlist_item(
-    wishlist_id: uuid.UUID, variant_id: uuid.UUID, principal: CurrentUser, session: SessionDep
+    wishlist_id: uuid.UUID,
+    variant_id: uuid.UUID,
+    principal: CurrentUser,
+    session: SessionDep,
+    now: NowDep,
 ) -> Response:
     """Idempotent: removing a variant that is not on the list is not an error."""
     await wishlists.remove_item(
-        session, user_id=principal.user_id, wishlist_id=wishlist_id, variant_id=variant_id
+        session, user_id=principal.user_id, wishlist_id=wishlist_id, variant_id=variant_id, now=now
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -108,6 +117,7 @@ async def move_to_cart(
     body: MoveToCart,
     principal: CurrentUser,
     session: SessionDep,
+    now: NowDep,
 ) -> CartRead:
     """Into the cart (stock, sellability and currency checked), off the wishlist."""
     cart = await wishlists.move_to_cart(
@@ -116,6 +126,7 @@ async def move_to_cart(
         wishlist_id=wishlist_id,
         variant_id=variant_id,
         quantity=body.quantity,
+        now=now,
     )
     return CartRead.from_domain(await carts.view_cart(session, cart=cart))
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from commerce.accounts.passwords import PasswordPolicy
 from commerce.accounts.tokens import TokenSigner
 from commerce.ratelimit import Limit, LoginGuard, RateLimiter
+from core.clock import SYSTEM_CLOCK, Clock
 from core.settings import Settings
 
 # Per-IP and per-account budgets (scaled by EMPORIUM_RATE_LIMIT_SCALE).
@@ -34,19 +35,26 @@ class AccountsContext:
 
     @classmethod
     def build(
-        cls, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+        cls,
+        settings: Settings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> AccountsContext:
+        """``clock`` is what the token signer and the limiters check time against: the one
+        the API reads each request's ``now`` from."""
         return cls(
             settings=settings,
-            signer=TokenSigner(settings),
+            signer=TokenSigner(settings, clock=clock),
             passwords=PasswordPolicy(
                 memory_kib=settings.password_hash_memory_kib,
                 time_cost=settings.password_hash_time_cost,
             ),
-            limiter=RateLimiter(sessionmaker, scale=settings.rate_limit_scale),
+            limiter=RateLimiter(sessionmaker, scale=settings.rate_limit_scale, clock=clock),
             login_guard=LoginGuard(
                 sessionmaker,
                 threshold=settings.login_lockout_threshold,
                 base_lock=timedelta(seconds=settings.login_lockout_base_s),
+                clock=clock,
             ),
         )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -95,7 +94,12 @@ async def _accept_code(session: AsyncSession, *, user: User, code: str, at: floa
 
 
 async def confirm_enrolment(
-    session: AsyncSession, *, ctx: AccountsContext, user: User, code: str
+    session: AsyncSession,
+    *,
+    ctx: AccountsContext,
+    user: User,
+    code: str,
+    now: datetime,
 ) -> list[str]:
     """Turn MFA on; returns the recovery codes, shown to the user this once only."""
     if user.totp_enabled_at is not None:
@@ -103,9 +107,9 @@ async def confirm_enrolment(
     if user.totp_secret is None:
         raise MfaNotEnrolled()
     await ctx.limiter.hit(MFA_PER_USER, str(user.id))
-    if not await _accept_code(session, user=user, code=code.strip(), at=time.time()):
+    if not await _accept_code(session, user=user, code=code.strip(), at=now.timestamp()):
         raise InvalidMfaCode("Enter the current code from your authenticator app.")
-    user.totp_enabled_at = datetime.now(UTC)
+    user.totp_enabled_at = now
     return await _replace_recovery_codes(session, user=user)
 
 
@@ -119,7 +123,9 @@ async def _replace_recovery_codes(session: AsyncSession, *, user: User) -> list[
     return codes
 
 
-async def _use_recovery_code(session: AsyncSession, *, user: User, code: str) -> bool:
+async def _use_recovery_code(
+    session: AsyncSession, *, user: User, code: str, now: datetime
+) -> bool:
     used = await session.scalar(
         update(RecoveryCode)
         .where(
@@ -127,7 +133,7 @@ async def _use_recovery_code(session: AsyncSession, *, user: User, code: str) ->
             RecoveryCode.code_hash == digest(_normalize_recovery(code)),
             RecoveryCode.used_at.is_(None),
         )
-        .values(used_at=datetime.now(UTC))
+        .values(used_at=now)
         .returning(RecoveryCode.id)
     )
     return used is not None
@@ -142,6 +148,7 @@ async def complete_login(
     code: str | None,
     recovery_code: str | None,
     user_agent: str | None,
+    now: datetime,
 ) -> sessions.TokenPair:
     """Second factor: a TOTP code (or a recovery code) after the password step."""
     await ctx.limiter.hit(MFA_PER_IP, ip)
@@ -162,26 +169,28 @@ async def complete_login(
     ):
         raise InvalidMfaChallenge("Sign in again.")
     if code:
-        ok = await _accept_code(session, user=user, code=code.strip(), at=time.time())
+        ok = await _accept_code(session, user=user, code=code.strip(), at=now.timestamp())
         method = f"{claims.method}+otp"
     elif recovery_code:
-        ok = await _use_recovery_code(session, user=user, code=recovery_code)
+        ok = await _use_recovery_code(session, user=user, code=recovery_code, now=now)
         method = f"{claims.method}+recovery"
     else:
         ok, method = False, ""
     if not ok:
         raise InvalidMfaCode("Enter the current code from your authenticator app.")
     return await sessions.start_session(
-        session, ctx=ctx, user=user, method=method, user_agent=user_agent
+        session, ctx=ctx, user=user, method=method, user_agent=user_agent, now=now
     )
 
 
-async def disable(session: AsyncSession, *, ctx: AccountsContext, user: User, code: str) -> None:
+async def disable(
+    session: AsyncSession, *, ctx: AccountsContext, user: User, code: str, now: datetime
+) -> None:
     """Turn MFA off; only with a fresh code from the app (not a recovery code)."""
     if user.totp_enabled_at is None:
         raise MfaNotEnabled()
     await ctx.limiter.hit(MFA_PER_USER, str(user.id))
-    if not await _accept_code(session, user=user, code=code.strip(), at=time.time()):
+    if not await _accept_code(session, user=user, code=code.strip(), at=now.timestamp()):
         raise InvalidMfaCode("Enter the current code from your authenticator app.")
     user.totp_secret = None
     user.totp_enabled_at = None
@@ -190,11 +199,16 @@ async def disable(session: AsyncSession, *, ctx: AccountsContext, user: User, co
 
 
 async def regenerate_recovery_codes(
-    session: AsyncSession, *, ctx: AccountsContext, user: User, code: str
+    session: AsyncSession,
+    *,
+    ctx: AccountsContext,
+    user: User,
+    code: str,
+    now: datetime,
 ) -> list[str]:
     if user.totp_enabled_at is None:
         raise MfaNotEnabled()
     await ctx.limiter.hit(MFA_PER_USER, str(user.id))
-    if not await _accept_code(session, user=user, code=code.strip(), at=time.time()):
+    if not await _accept_code(session, user=user, code=code.strip(), at=now.timestamp()):
         raise InvalidMfaCode("Enter the current code from your authenticator app.")
     return await _replace_recovery_codes(session, user=user)

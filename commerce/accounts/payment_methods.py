@@ -7,7 +7,7 @@ which screens every field for card numbers. Error messages never repeat what was
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -49,6 +49,7 @@ async def add_method(
     last4: str | None,
     exp_month: int | None,
     exp_year: int | None,
+    now: datetime,
 ) -> SavedPaymentMethod:
     """Save a provider's token for a payment method.
 
@@ -64,7 +65,7 @@ async def add_method(
         last4=last4,
         exp_month=exp_month,
         exp_year=exp_year,
-        today=datetime.now(UTC).date(),
+        today=now.date(),
     )
     if problems:
         # Validated before any query: a card number must not reach even a SQL log.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,13 +46,15 @@ def scopes_for(user: User) -> tuple[str, ...]:
     return CUSTOMER_SCOPES + ROLE_SCOPES.get(user.platform_role, ())  # type: ignore[arg-type]
 
 
-async def _issue_refresh(session: AsyncSession, ctx: AccountsContext, session_id: uuid.UUID) -> str:
+async def _issue_refresh(
+    session: AsyncSession, ctx: AccountsContext, session_id: uuid.UUID, *, now: datetime
+) -> str:
     token = random_token()
     session.add(
         RefreshToken(
             session_id=session_id,
             token_hash=digest(token),
-            expires_at=datetime.now(UTC) + timedelta(days=ctx.settings.refresh_token_ttl_days),
+            expires_at=now + timedelta(days=ctx.settings.refresh_token_ttl_days),
         )
     )
     await session.flush()
@@ -75,6 +77,7 @@ async def start_session(
     user: User,
     method: str,
     user_agent: str | None,
+    now: datetime,
 ) -> TokenPair:
     """Sign a user in on one device: a new session family and its first tokens."""
     auth_session = AuthSession(
@@ -82,7 +85,7 @@ async def start_session(
     )
     session.add(auth_session)
     await session.flush()
-    refresh = await _issue_refresh(session, ctx, auth_session.id)
+    refresh = await _issue_refresh(session, ctx, auth_session.id, now=now)
     return TokenPair(
         access_token=_access(ctx, user, auth_session),
         refresh_token=refresh,
@@ -92,7 +95,11 @@ async def start_session(
 
 
 async def refresh_session(
-    session: AsyncSession, *, ctx: AccountsContext, refresh_token: str
+    session: AsyncSession,
+    *,
+    ctx: AccountsContext,
+    refresh_token: str,
+    now: datetime,
 ) -> TokenPair:
     """Trade a refresh token for a new pair; a replayed token revokes its whole family."""
     row = (
@@ -107,9 +114,8 @@ async def refresh_session(
     if row is None:
         raise InvalidRefreshToken("Sign in again.")
     token, auth_session, user = row
-    now = datetime.now(UTC)
     if token.used_at is not None:
-        await revoke_session(session, session_id=auth_session.id, reason="refresh_reuse")
+        await revoke_session(session, session_id=auth_session.id, reason="refresh_reuse", now=now)
         raise RefreshTokenReused(
             "This refresh token was already used; the session has been ended everywhere. "
             "Sign in again."
@@ -122,7 +128,7 @@ async def refresh_session(
         raise InvalidRefreshToken("Sign in again.")
     token.used_at = now
     auth_session.last_used_at = now
-    refresh = await _issue_refresh(session, ctx, auth_session.id)
+    refresh = await _issue_refresh(session, ctx, auth_session.id, now=now)
     return TokenPair(
         access_token=_access(ctx, user, auth_session),
         refresh_token=refresh,
@@ -131,11 +137,13 @@ async def refresh_session(
     )
 
 
-async def revoke_session(session: AsyncSession, *, session_id: uuid.UUID, reason: str) -> None:
+async def revoke_session(
+    session: AsyncSession, *, session_id: uuid.UUID, reason: str, now: datetime
+) -> None:
     await session.execute(
         update(AuthSession)
         .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
-        .values(revoked_at=datetime.now(UTC), revoked_reason=reason)
+        .values(revoked_at=now, revoked_reason=reason)
     )
 
 
@@ -145,18 +153,19 @@ async def revoke_all_sessions(
     user: User,
     reason: str,
     keep: uuid.UUID | None = None,
+    now: datetime,
 ) -> None:
     """End every session of the user, except ``keep`` (the one asking, e.g. on a password
     change). Without ``keep``, access tokens already issued die at once too."""
     statement = (
         update(AuthSession)
         .where(AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None))
-        .values(revoked_at=datetime.now(UTC), revoked_reason=reason)
+        .values(revoked_at=now, revoked_reason=reason)
     )
     if keep is not None:
         statement = statement.where(AuthSession.id != keep)
     else:
-        user.sessions_revoked_at = datetime.now(UTC)
+        user.sessions_revoked_at = now
     await session.execute(statement)
 
 

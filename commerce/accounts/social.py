@@ -10,7 +10,7 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -106,6 +106,7 @@ async def start(
     social: SocialLogin,
     provider_name: str,
     redirect_uri: str,
+    now: datetime,
 ) -> tuple[str, str]:
     """Begin a sign-in: (authorization URL to send the browser to, state)."""
     provider = social.provider(provider_name)
@@ -122,7 +123,7 @@ async def start(
             nonce=request.nonce,
             code_verifier=request.code_verifier,
             redirect_uri=redirect_uri,
-            expires_at=datetime.now(UTC) + ATTEMPT_TTL,
+            expires_at=now + ATTEMPT_TTL,
         )
     )
     await session.flush()
@@ -130,10 +131,15 @@ async def start(
 
 
 async def _verified_identity(
-    session: AsyncSession, *, social: SocialLogin, provider_name: str, code: str, state: str
+    session: AsyncSession,
+    *,
+    social: SocialLogin,
+    provider_name: str,
+    code: str,
+    state: str,
+    now: datetime,
 ) -> VerifiedIdentity:
     provider = social.provider(provider_name)
-    now = datetime.now(UTC)
     # Single use: of two callbacks with the same state, exactly one proceeds.
     attempt_id = await session.scalar(
         update(OAuthLoginAttempt)
@@ -172,7 +178,9 @@ def _username_from(email: str) -> tuple[str, str]:
     return name, name.lower()
 
 
-async def _account_for(session: AsyncSession, *, identity: VerifiedIdentity) -> tuple[User, bool]:
+async def _account_for(
+    session: AsyncSession, *, identity: VerifiedIdentity, now: datetime
+) -> tuple[User, bool]:
     """The account this identity signs in to, linking or creating it; (user, created)."""
     linked = await session.scalar(
         select(User)
@@ -196,7 +204,7 @@ async def _account_for(session: AsyncSession, *, identity: VerifiedIdentity) -> 
             username_key=username_key,
             email=email,
             email_key=key,
-            email_verified_at=datetime.now(UTC),
+            email_verified_at=now,
             name=identity.name,
         )
         session.add(user)
@@ -206,9 +214,9 @@ async def _account_for(session: AsyncSession, *, identity: VerifiedIdentity) -> 
         # just did prove it for this person. Take the account over cleanly: whoever set that
         # password (perhaps an attacker who pre-registered the address) loses it and any
         # session they had.
-        user.email_verified_at = datetime.now(UTC)
+        user.email_verified_at = now
         user.password_hash = None
-        await sessions.revoke_all_sessions(session, user=user, reason="claimed_by_oidc")
+        await sessions.revoke_all_sessions(session, user=user, reason="claimed_by_oidc", now=now)
     session.add(
         Identity(
             user_id=user.id,
@@ -230,12 +238,13 @@ async def complete(
     code: str,
     state: str,
     user_agent: str | None,
+    now: datetime,
 ) -> sessions.TokenPair | MfaChallenge:
     """Finish a sign-in from the provider's callback; MFA still applies if the user has it."""
     identity = await _verified_identity(
-        session, social=social, provider_name=provider_name, code=code, state=state
+        session, social=social, provider_name=provider_name, code=code, state=state, now=now
     )
-    user, _ = await _account_for(session, identity=identity)
+    user, _ = await _account_for(session, identity=identity, now=now)
     if user.status != UserStatus.ACTIVE:
         raise SocialLoginFailed("oidc_account_unavailable", "This account cannot sign in.")
     method = f"oidc:{identity.provider}"
@@ -245,7 +254,7 @@ async def complete(
             expires_in=ctx.signer.mfa_ttl_s,
         )
     return await sessions.start_session(
-        session, ctx=ctx, user=user, method=method, user_agent=user_agent
+        session, ctx=ctx, user=user, method=method, user_agent=user_agent, now=now
     )
 
 
@@ -257,10 +266,11 @@ async def link(
     provider_name: str,
     code: str,
     state: str,
+    now: datetime,
 ) -> Identity:
     """Add an identity to the signed-in user's account."""
     identity = await _verified_identity(
-        session, social=social, provider_name=provider_name, code=code, state=state
+        session, social=social, provider_name=provider_name, code=code, state=state, now=now
     )
     existing = await session.scalar(
         select(Identity).where(

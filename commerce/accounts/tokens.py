@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -14,6 +13,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, OctKey
 
+from core.clock import SYSTEM_CLOCK, Clock
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,8 @@ class TokenSigner:
     it signed has expired, then remove it.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._clock = clock
         keys = {kid: secret.get_secret_value() for kid, secret in settings.jwt_keys.items()}
         if not keys:
             # Development only (production refuses to start without keys): tokens die with
@@ -72,7 +73,7 @@ class TokenSigner:
         self.mfa_ttl_s = settings.mfa_challenge_ttl_s
 
     def _issue(self, claims: dict[str, Any], ttl_s: int) -> str:
-        now = int(time.time())
+        now = int(self._clock.now().timestamp())
         payload = {
             "iss": ISSUER,
             "aud": AUDIENCE,
@@ -114,6 +115,7 @@ class TokenSigner:
                 jti={"essential": True},
                 typ={"essential": True, "value": expected},
                 leeway=5,
+                now=int(self._clock.now().timestamp()),
             ).validate(decoded.claims)
             claims = decoded.claims
             session = claims.get("sid")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, func, select, update
@@ -106,9 +106,9 @@ async def _new_email_token(
     purpose: EmailTokenPurpose,
     ttl: timedelta,
     email: str | None = None,
+    now: datetime,
 ) -> str:
     """A fresh single-use token; earlier unused ones for the same purpose stop working."""
-    now = datetime.now(UTC)
     await session.execute(
         update(EmailToken)
         .where(
@@ -133,9 +133,12 @@ async def _new_email_token(
 
 
 async def _consume_email_token(
-    session: AsyncSession, *, token: str, purpose: EmailTokenPurpose
+    session: AsyncSession,
+    *,
+    token: str,
+    purpose: EmailTokenPurpose,
+    now: datetime,
 ) -> tuple[EmailToken, User]:
-    now = datetime.now(UTC)
     # One statement: of two concurrent uses of the same link, exactly one wins.
     token_id = await session.scalar(
         update(EmailToken)
@@ -175,6 +178,7 @@ async def sign_up(
     email: str,
     password: str,
     name: str | None = None,
+    now: datetime,
 ) -> User:
     """Create an unverified account and send its verification email."""
     await ctx.limiter.hit(SIGNUP_PER_IP, ip)
@@ -189,7 +193,7 @@ async def sign_up(
         email_key=email_key,
         name=name,
         password_hash=await ctx.passwords.hash(password),
-        password_changed_at=datetime.now(UTC),
+        password_changed_at=now,
     )
     try:
         async with session.begin_nested():
@@ -202,16 +206,22 @@ async def sign_up(
         if "username" in constraint:
             raise UsernameTaken("Choose another username.") from None
         raise
-    await send_verification(session, ctx=ctx, user=user)
+    await send_verification(session, ctx=ctx, user=user, now=now)
     return user
 
 
-async def send_verification(session: AsyncSession, *, ctx: AccountsContext, user: User) -> None:
+async def send_verification(
+    session: AsyncSession, *, ctx: AccountsContext, user: User, now: datetime
+) -> None:
     if user.email_verified_at is not None:
         raise AlreadyVerified()
     hours = ctx.settings.email_verification_ttl_hours
     token = await _new_email_token(
-        session, user=user, purpose=EmailTokenPurpose.VERIFY_EMAIL, ttl=timedelta(hours=hours)
+        session,
+        user=user,
+        purpose=EmailTokenPurpose.VERIFY_EMAIL,
+        ttl=timedelta(hours=hours),
+        now=now,
     )
     await mail.queue_mail(
         session,
@@ -225,11 +235,11 @@ async def send_verification(session: AsyncSession, *, ctx: AccountsContext, user
     )
 
 
-async def verify_email(session: AsyncSession, *, token: str) -> User:
+async def verify_email(session: AsyncSession, *, token: str, now: datetime) -> User:
     _, user = await _consume_email_token(
-        session, token=token, purpose=EmailTokenPurpose.VERIFY_EMAIL
+        session, token=token, purpose=EmailTokenPurpose.VERIFY_EMAIL, now=now
     )
-    user.email_verified_at = user.email_verified_at or datetime.now(UTC)
+    user.email_verified_at = user.email_verified_at or now
     return user
 
 
@@ -250,6 +260,7 @@ async def log_in(
     email: str,
     password: str,
     user_agent: str | None,
+    now: datetime,
 ) -> sessions.TokenPair | MfaChallenge:
     """First factor. Every failure looks the same: no such user, wrong password, deleted."""
     await ctx.limiter.hit(LOGIN_PER_IP, ip)
@@ -276,7 +287,7 @@ async def log_in(
             expires_in=ctx.signer.mfa_ttl_s,
         )
     return await sessions.start_session(
-        session, ctx=ctx, user=user, method="pwd", user_agent=user_agent
+        session, ctx=ctx, user=user, method="pwd", user_agent=user_agent, now=now
     )
 
 
@@ -284,7 +295,12 @@ async def log_in(
 
 
 async def request_password_reset(
-    session: AsyncSession, *, ctx: AccountsContext, ip: str, email: str
+    session: AsyncSession,
+    *,
+    ctx: AccountsContext,
+    ip: str,
+    email: str,
+    now: datetime,
 ) -> None:
     """Send a reset link if such an account exists; the caller answers the same either way."""
     await ctx.limiter.hit(RESET_PER_IP, ip)
@@ -304,6 +320,7 @@ async def request_password_reset(
         user=user,
         purpose=EmailTokenPurpose.RESET_PASSWORD,
         ttl=timedelta(minutes=minutes),
+        now=now,
     )
     await mail.queue_mail(
         session,
@@ -317,23 +334,28 @@ async def request_password_reset(
     )
 
 
-async def _set_password(ctx: AccountsContext, user: User, password: str) -> None:
+async def _set_password(ctx: AccountsContext, user: User, password: str, *, now: datetime) -> None:
     check_strength(password, email=user.email, username=user.username, name=user.name)
     user.password_hash = await ctx.passwords.hash(password)
-    user.password_changed_at = datetime.now(UTC)
+    user.password_changed_at = now
 
 
 async def reset_password(
-    session: AsyncSession, *, ctx: AccountsContext, token: str, new_password: str
+    session: AsyncSession,
+    *,
+    ctx: AccountsContext,
+    token: str,
+    new_password: str,
+    now: datetime,
 ) -> None:
     """Set a new password from a reset link; every session of the account ends."""
     _, user = await _consume_email_token(
-        session, token=token, purpose=EmailTokenPurpose.RESET_PASSWORD
+        session, token=token, purpose=EmailTokenPurpose.RESET_PASSWORD, now=now
     )
-    await _set_password(ctx, user, new_password)
+    await _set_password(ctx, user, new_password, now=now)
     # Following the link proved control of the inbox.
-    user.email_verified_at = user.email_verified_at or datetime.now(UTC)
-    await sessions.revoke_all_sessions(session, user=user, reason="password_reset")
+    user.email_verified_at = user.email_verified_at or now
+    await sessions.revoke_all_sessions(session, user=user, reason="password_reset", now=now)
     await ctx.login_guard.success(user.email_key)
     await mail.queue_mail(session, mail.password_changed(to=user.email, username=user.username))
 
@@ -346,15 +368,16 @@ async def change_password(
     current_session: uuid.UUID,
     current_password: str | None,
     new_password: str,
+    now: datetime,
 ) -> None:
     """Change the password; every other session ends. Social-only accounts may set one."""
     if user.password_hash is not None and not await ctx.passwords.verify(
         user.password_hash, current_password or ""
     ):
         raise WrongPassword()
-    await _set_password(ctx, user, new_password)
+    await _set_password(ctx, user, new_password, now=now)
     await sessions.revoke_all_sessions(
-        session, user=user, reason="password_change", keep=current_session
+        session, user=user, reason="password_change", keep=current_session, now=now
     )
     await mail.queue_mail(session, mail.password_changed(to=user.email, username=user.username))
 
@@ -368,6 +391,7 @@ async def update_profile(
     ctx: AccountsContext,
     user: User,
     changes: dict[str, str | None],
+    now: datetime,
 ) -> User:
     """Change name or phone at once; a new email address takes effect once verified."""
     if "name" in changes:
@@ -388,6 +412,7 @@ async def update_profile(
                 purpose=EmailTokenPurpose.CHANGE_EMAIL,
                 ttl=timedelta(hours=hours),
                 email=email,
+                now=now,
             )
             await mail.queue_mail(
                 session,
@@ -402,9 +427,9 @@ async def update_profile(
     return user
 
 
-async def confirm_email_change(session: AsyncSession, *, token: str) -> User:
+async def confirm_email_change(session: AsyncSession, *, token: str, now: datetime) -> User:
     email_token, user = await _consume_email_token(
-        session, token=token, purpose=EmailTokenPurpose.CHANGE_EMAIL
+        session, token=token, purpose=EmailTokenPurpose.CHANGE_EMAIL, now=now
     )
     assert email_token.email is not None
     email, key = normalize_email(email_token.email)
@@ -412,12 +437,17 @@ async def confirm_email_change(session: AsyncSession, *, token: str) -> User:
     if taken is not None:
         raise EmailTaken("Another account took this address meanwhile.")
     user.email, user.email_key = email, key
-    user.email_verified_at = datetime.now(UTC)
+    user.email_verified_at = now
     return user
 
 
 async def delete_account(
-    session: AsyncSession, *, ctx: AccountsContext, user: User, password: str | None
+    session: AsyncSession,
+    *,
+    ctx: AccountsContext,
+    user: User,
+    password: str | None,
+    now: datetime,
 ) -> None:
     """Erase personal data (GDPR); the account row stays, anonymised, for order records."""
     if user.password_hash is not None and not await ctx.passwords.verify(
@@ -425,7 +455,7 @@ async def delete_account(
     ):
         raise WrongPassword()
     await mail.queue_mail(session, mail.account_deleted(to=user.email))
-    await sessions.revoke_all_sessions(session, user=user, reason="account_deleted")
+    await sessions.revoke_all_sessions(session, user=user, reason="account_deleted", now=now)
     for model in (Address, SavedPaymentMethod, Identity, RecoveryCode, EmailToken, Wishlist):
         await session.execute(delete(model).where(model.user_id == user.id))  # type: ignore[attr-defined]
     # Orders stay (for the books and the vendors) but lose what identifies the person: the
@@ -449,7 +479,7 @@ async def delete_account(
     user.totp_last_step = None
     user.platform_role = None
     user.status = UserStatus.DELETED
-    user.deleted_at = datetime.now(UTC)
+    user.deleted_at = now
 
 
 async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:

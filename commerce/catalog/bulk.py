@@ -44,6 +44,7 @@ import uuid
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -431,6 +432,7 @@ class ImportReport:
 @dataclass
 class _ImportState:
     vendor_id: uuid.UUID
+    now: datetime
     sku_lines: dict[str, int] = field(default_factory=dict)
     # Products that earlier rows of this file made or used, by folded title, for rows
     # that have a title but no product_slug. Plain ids: ORM objects do not survive a
@@ -446,6 +448,7 @@ async def import_products(
     data: bytes,
     fmt: ImportFormat,
     dry_run: bool = False,
+    now: datetime,
 ) -> ImportReport:
     """Create or update the vendor's products and variants from an import file, row by row.
 
@@ -456,7 +459,7 @@ async def import_products(
     ``ImportTooLarge`` or ``InvalidImport`` for a file that cannot be read at all.
     """
     rows = read_rows(data, fmt)
-    state = _ImportState(vendor_id)
+    state = _ImportState(vendor_id, now)
     if not dry_run:
         return ImportReport(False, [await _import_row(session, row, state) for row in rows])
     everything = await session.begin_nested()
@@ -624,7 +627,11 @@ async def _apply_row(
     # Last, so that a row can bring a new product's first variant and activate it.
     if "status" in fields and product.status != fields["status"]:
         await products.set_status(
-            session, vendor_id=vendor_id, product_id=product.id, status=fields["status"]
+            session,
+            vendor_id=vendor_id,
+            product_id=product.id,
+            status=fields["status"],
+            now=state.now,
         )
         changed = True
 

@@ -206,8 +206,8 @@ async def _rewrite_subtree(session: AsyncSession, *, old_path: str, new_path: st
         update(Category)
         .where(_in_subtree(old_path))
         .values(
+            # updated_at: the column's onupdate (bookkeeping, models/base.py)
             path=literal(new_path) + func.substr(Category.path, len(old_path) + 1),
-            updated_at=func.now(),
         )
         .execution_options(synchronize_session=False)
     )

@@ -29,7 +29,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select, text, tuple_
@@ -721,7 +721,7 @@ async def get_reservation(session: AsyncSession, *, reservation_key: str) -> Res
     return _reservation(key, await _reservation_rows(session, key), changed=False)
 
 
-async def release(session: AsyncSession, *, reservation_key: str) -> Reservation:
+async def release(session: AsyncSession, *, reservation_key: str, now: datetime) -> Reservation:
     """Give a reservation's units back to available (the compensation of ``reserve``).
 
     Idempotent: releasing a released reservation, or a key that holds nothing (the reserve
@@ -746,13 +746,13 @@ async def release(session: AsyncSession, *, reservation_key: str) -> Reservation
             reservation_key=key,
         )
         row.status = ReservationStatus.RELEASED
-        row.updated_at = datetime.now(UTC)
+        row.updated_at = now
     await session.flush()
     await enqueue_reindex(session, product_ids)
     return _reservation(key, rows, changed=True)
 
 
-async def commit(session: AsyncSession, *, reservation_key: str) -> Reservation:
+async def commit(session: AsyncSession, *, reservation_key: str, now: datetime) -> Reservation:
     """The reserved units are sold: they leave on_hand and reserved together.
 
     Idempotent: committing a committed reservation changes nothing. A released one is
@@ -779,7 +779,7 @@ async def commit(session: AsyncSession, *, reservation_key: str) -> Reservation:
             reservation_key=key,
         )
         row.status = ReservationStatus.COMMITTED
-        row.updated_at = datetime.now(UTC)
+        row.updated_at = now
     await session.flush()
     # No reindex: on_hand and reserved fall together, so what is available does not change.
     return _reservation(key, rows, changed=True)

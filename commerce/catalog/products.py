@@ -24,7 +24,7 @@ import unicodedata
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -712,6 +712,7 @@ async def set_status(
     vendor_id: uuid.UUID,
     product_id: uuid.UUID,
     status: ProductStatus,
+    now: datetime,
 ) -> Product:
     """Move a product to draft, active or archived (archived products are hidden from the
     storefront and search, and from the back-office list unless asked for).
@@ -728,14 +729,18 @@ async def set_status(
         )
     product.status = status
     if status == ProductStatus.ACTIVE and product.published_at is None:
-        product.published_at = datetime.now(UTC)
+        product.published_at = now
     await session.flush()
     await enqueue_reindex(session, [product.id])
     return await _load(session, vendor_id=vendor_id, product_id=product.id)
 
 
 async def delete_product(
-    session: AsyncSession, *, vendor_id: uuid.UUID, product_id: uuid.UUID
+    session: AsyncSession,
+    *,
+    vendor_id: uuid.UUID,
+    product_id: uuid.UUID,
+    now: datetime,
 ) -> ProductStatus | None:
     """Delete a draft that was never published; archive any other product instead, since
     it may have been ordered or linked to. Returns ``None`` when deleted, else the new
@@ -743,7 +748,11 @@ async def delete_product(
     product = await _load(session, vendor_id=vendor_id, product_id=product_id, lock=True)
     if product.status != ProductStatus.DRAFT or product.published_at is not None:
         product = await set_status(
-            session, vendor_id=vendor_id, product_id=product_id, status=ProductStatus.ARCHIVED
+            session,
+            vendor_id=vendor_id,
+            product_id=product_id,
+            status=ProductStatus.ARCHIVED,
+            now=now,
         )
         return product.status
     children = [*product.variants, *product.images]

@@ -6,7 +6,7 @@ import re
 import secrets
 import unicodedata
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -131,13 +131,13 @@ async def _set_status(
     allowed_from: set[VendorStatus],
     to: VendorStatus,
     reason: str | None = None,
+    now: datetime,
 ) -> Vendor:
     vendor = await session.scalar(select(Vendor).where(Vendor.id == vendor_id).with_for_update())
     if vendor is None:
         raise NotFound("No such vendor.")
     if vendor.status not in allowed_from:
         raise InvalidTransition(f"The vendor is {vendor.status.value}.")
-    now = datetime.now(UTC)
     vendor.status = to
     if to == VendorStatus.ACTIVE:
         vendor.approved_at = vendor.approved_at or now
@@ -152,28 +152,36 @@ async def _set_status(
     return vendor
 
 
-async def approve(session: AsyncSession, *, vendor_id: uuid.UUID) -> Vendor:
+async def approve(session: AsyncSession, *, vendor_id: uuid.UUID, now: datetime) -> Vendor:
     return await _set_status(
-        session, vendor_id=vendor_id, allowed_from={VendorStatus.PENDING}, to=VendorStatus.ACTIVE
+        session,
+        vendor_id=vendor_id,
+        allowed_from={VendorStatus.PENDING},
+        to=VendorStatus.ACTIVE,
+        now=now,
     )
 
 
-async def suspend(session: AsyncSession, *, vendor_id: uuid.UUID, reason: str) -> Vendor:
+async def suspend(
+    session: AsyncSession, *, vendor_id: uuid.UUID, reason: str, now: datetime
+) -> Vendor:
     return await _set_status(
         session,
         vendor_id=vendor_id,
         allowed_from={VendorStatus.ACTIVE, VendorStatus.PENDING},
         to=VendorStatus.SUSPENDED,
         reason=reason,
+        now=now,
     )
 
 
-async def reinstate(session: AsyncSession, *, vendor_id: uuid.UUID) -> Vendor:
+async def reinstate(session: AsyncSession, *, vendor_id: uuid.UUID, now: datetime) -> Vendor:
     return await _set_status(
         session,
         vendor_id=vendor_id,
         allowed_from={VendorStatus.SUSPENDED},
         to=VendorStatus.ACTIVE,
+        now=now,
     )
 
 
@@ -209,6 +217,7 @@ async def invite(
     invited_by: uuid.UUID,
     email: str,
     role: VendorRole,
+    now: datetime,
 ) -> VendorInvitation:
     """Email a single-use link; only the account with that (verified) address can accept."""
     vendor = await get_vendor(session, vendor_id=vendor_id)
@@ -220,7 +229,7 @@ async def invite(
         role=role,
         token_hash=digest(token),
         invited_by=invited_by,
-        expires_at=datetime.now(UTC) + INVITATION_TTL,
+        expires_at=now + INVITATION_TTL,
     )
     session.add(invitation)
     await session.flush()
@@ -239,14 +248,17 @@ async def invite(
 
 
 async def accept_invitation(
-    session: AsyncSession, *, user: User, token: str
+    session: AsyncSession,
+    *,
+    user: User,
+    token: str,
+    now: datetime,
 ) -> tuple[Vendor, VendorRole]:
     invitation = await session.scalar(
         select(VendorInvitation)
         .where(VendorInvitation.token_hash == digest(token))
         .with_for_update()
     )
-    now = datetime.now(UTC)
     if invitation is None or invitation.accepted_at is not None or invitation.expires_at <= now:
         raise InvalidInvitation("Ask the vendor's owner for a new invitation.")
     # The link is bound to the invited address: a forwarded link is useless to others.

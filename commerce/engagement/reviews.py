@@ -14,7 +14,7 @@ import binascii
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -95,6 +95,7 @@ async def write_review(
     rating: int,
     title: str,
     body: str = "",
+    now: datetime,
 ) -> WrittenReview:
     """Create the user's review of a product, or edit it if they already wrote one.
 
@@ -142,7 +143,7 @@ async def write_review(
             "rating": statement.excluded.rating,
             "title": statement.excluded.title,
             "body": statement.excluded.body,
-            "updated_at": func.now(),
+            "updated_at": now,
         },
     ).returning(Review.id)
     review_id = (await session.execute(statement)).scalar_one()
@@ -181,7 +182,12 @@ async def delete_own_review(
 
 
 async def reply_to_review(
-    session: AsyncSession, *, vendor_id: uuid.UUID, review_id: uuid.UUID, reply: str
+    session: AsyncSession,
+    *,
+    vendor_id: uuid.UUID,
+    review_id: uuid.UUID,
+    reply: str,
+    now: datetime,
 ) -> Review:
     """Set (or replace: there is one reply per review) the vendor's public answer.
 
@@ -200,7 +206,7 @@ async def reply_to_review(
     if review is None:
         raise NotFound("No such review of this vendor's products.")
     review.vendor_reply = reply
-    review.vendor_replied_at = datetime.now(UTC)
+    review.vendor_replied_at = now
     await session.flush()
     # updated_at is set by the database on UPDATE; reading it expired would be lazy I/O.
     await session.refresh(review, attribute_names=["updated_at"])

@@ -177,7 +177,12 @@ async def delete_wishlist(
 
 
 async def add_item(
-    session: AsyncSession, *, user_id: uuid.UUID, wishlist_id: uuid.UUID, variant_id: uuid.UUID
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    wishlist_id: uuid.UUID,
+    variant_id: uuid.UUID,
+    now: datetime,
 ) -> ItemAdded:
     """Put a variant on a wishlist; adding one that is already there changes nothing.
 
@@ -219,13 +224,18 @@ async def add_item(
         .values(wishlist_id=wishlist.id, variant_id=variant_id)
         .on_conflict_do_nothing()
     )
-    await _touch(session, wishlist)
+    await _touch(session, wishlist, now=now)
     added = await _entries(session, wishlist_id=wishlist.id, variant_id=variant_id)
     return ItemAdded(added[0], created=True)
 
 
 async def remove_item(
-    session: AsyncSession, *, user_id: uuid.UUID, wishlist_id: uuid.UUID, variant_id: uuid.UUID
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    wishlist_id: uuid.UUID,
+    variant_id: uuid.UUID,
+    now: datetime,
 ) -> None:
     """Take a variant off a wishlist. Idempotent, like adding: a variant that is not on the
     list is not an error (a retried request must not fail), but another user's list is."""
@@ -236,7 +246,7 @@ async def remove_item(
         .returning(WishlistItem.variant_id)
     )
     if removed is not None:
-        await _touch(session, wishlist)
+        await _touch(session, wishlist, now=now)
 
 
 async def share_wishlist(
@@ -320,9 +330,9 @@ async def _require_free_name(
         raise WishlistNameTaken(f"You already have a wishlist called {name!r}.")
 
 
-async def _touch(session: AsyncSession, wishlist: Wishlist) -> None:
+async def _touch(session: AsyncSession, wishlist: Wishlist, *, now: datetime) -> None:
     # The list's updated_at says when its contents last changed, not just its name.
-    wishlist.updated_at = func.now()
+    wishlist.updated_at = now
     await session.flush()
     await session.refresh(wishlist, attribute_names=["updated_at"])
 
@@ -431,6 +441,7 @@ async def move_to_cart(
     wishlist_id: uuid.UUID,
     variant_id: uuid.UUID,
     quantity: int = 1,
+    now: datetime,
 ) -> Cart:
     """Put a wishlist item into the user's cart and take it off the list.
 
@@ -442,7 +453,9 @@ async def move_to_cart(
     if listed is None:
         raise NotOnWishlist()
     cart = await carts.user_cart(session, user_id=user_id)
-    cart = await carts.add_item(session, cart=cart, variant_id=variant_id, quantity=quantity)
+    cart = await carts.add_item(
+        session, cart=cart, variant_id=variant_id, quantity=quantity, now=now
+    )
     await session.delete(listed)
     await session.flush()
     return cart

@@ -21,6 +21,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import cast
 
 from sqlalchemy import func, or_, select, update
@@ -127,17 +128,22 @@ async def record_event(
     )
 
 
-async def mark_signalled(session: AsyncSession, *, event_id: int) -> None:
+async def mark_signalled(session: AsyncSession, *, event_id: int, now: datetime) -> None:
     """Note that the event reached its order workflow (or that there was none left to reach)."""
     await session.execute(
         update(PaymentEvent)
         .where(PaymentEvent.id == event_id, PaymentEvent.signalled_at.is_(None))
-        .values(signalled_at=func.clock_timestamp())
+        .values(signalled_at=now)
     )
 
 
 async def attach_early_events(
-    session: AsyncSession, *, provider: str, payment_ids: Sequence[str], order_id: uuid.UUID
+    session: AsyncSession,
+    *,
+    provider: str,
+    payment_ids: Sequence[str],
+    order_id: uuid.UUID,
+    now: datetime,
 ) -> list[WebhookEvent]:
     """Link events that came before the payment row knew its provider ids, and return them.
 
@@ -161,7 +167,7 @@ async def attach_early_events(
         )
         .values(
             order_id=order_id,
-            signalled_at=func.coalesce(PaymentEvent.signalled_at, func.clock_timestamp()),
+            signalled_at=func.coalesce(PaymentEvent.signalled_at, now),
         )
     )
     rows = (

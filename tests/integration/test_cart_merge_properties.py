@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -128,7 +129,7 @@ async def _check_merge(
     # (stock goes down after adding), and the merge must cope with that.
     user = await carts.user_cart(session, user_id=catalog.user_id)
     user.currency = "EUR" if user_has else None
-    guest, token = await carts.create_guest_cart(session)
+    guest, token = await carts.create_guest_cart(session, now=datetime.now(UTC))
     guest.currency = "USD" if guest_in_dollars else ("EUR" if guest_wants else None)
     for cart, lines in ((user, user_has), (guest, guest_wants)):
         for variant_id, quantity in lines.items():
@@ -142,7 +143,9 @@ async def _check_merge(
             )
     await session.flush()
 
-    view = await carts.merge_guest_into_user(session, guest_token=token, user_id=catalog.user_id)
+    view = await carts.merge_guest_into_user(
+        session, guest_token=token, user_id=catalog.user_id, now=datetime.now(UTC)
+    )
 
     assert view.merge is not None
     merged = {line.variant_id: line for line in view.merge.merged}
@@ -181,4 +184,6 @@ async def _check_merge(
     # The guest cart is gone; the token merges nothing a second time.
     assert await session.get(Cart, guest.id, populate_existing=True) is None
     with pytest.raises(carts.CartNotFound):
-        await carts.merge_guest_into_user(session, guest_token=token, user_id=catalog.user_id)
+        await carts.merge_guest_into_user(
+            session, guest_token=token, user_id=catalog.user_id, now=datetime.now(UTC)
+        )

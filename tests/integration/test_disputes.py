@@ -100,7 +100,10 @@ async def paid_order(p: Platform) -> PaidOrder:
     assert payment.captured_amount == order.grand_total
     async with p.sessionmaker.begin() as session:
         await ledger.record_sale(
-            session, order_id=order.id, commission_bp=p.settings.platform_commission_bp
+            session,
+            order_id=order.id,
+            commission_bp=p.settings.platform_commission_bp,
+            now=datetime.now(UTC),
         )
         parts = await session.execute(
             select(OrderVendorPart.vendor_id, OrderVendorPart.total).where(
@@ -129,9 +132,9 @@ async def deliver_dispute(
     )
     event = p.provider.parse_webhook(signed.payload, signed.headers)
     async with p.sessionmaker() as session:
-        await accept(session, p.temporal, provider="test", event=event)
+        await accept(session, p.temporal, provider="test", event=event, now=datetime.now(UTC))
         return await disputes.open_dispute_from_webhook(
-            session, p.temporal, p.settings, provider="test", event=event
+            session, p.temporal, p.settings, provider="test", event=event, now=datetime.now(UTC)
         )
 
 
@@ -381,7 +384,13 @@ async def test_an_outcome_from_the_provider_closes_the_dispute(long_deadline: Pl
     )
     async with p.sessionmaker() as session:
         closed = await disputes.close_dispute_from_webhook(
-            session, p.temporal, p.settings, provider="test", event=closing, outcome="lost"
+            session,
+            p.temporal,
+            p.settings,
+            provider="test",
+            event=closing,
+            outcome="lost",
+            now=datetime.now(UTC),
         )
     assert closed is not None
     assert (closed.id, closed.status) == (dispute.id, DisputeStatus.LOST)
@@ -391,7 +400,13 @@ async def test_an_outcome_from_the_provider_closes_the_dispute(long_deadline: Pl
     # Its redelivery changes nothing.
     async with p.sessionmaker() as session:
         again = await disputes.close_dispute_from_webhook(
-            session, p.temporal, p.settings, provider="test", event=closing, outcome="won"
+            session,
+            p.temporal,
+            p.settings,
+            provider="test",
+            event=closing,
+            outcome="won",
+            now=datetime.now(UTC),
         )
     assert again is not None
     assert again.status == DisputeStatus.LOST
@@ -406,7 +421,9 @@ async def test_an_outcome_whose_signal_was_lost_is_found_after_the_deadline(
     assert dispute is not None
     # Stored, but the workflow is never told (Temporal was unreachable at that moment).
     async with p.sessionmaker.begin() as session:
-        await disputes.record_outcome(session, dispute_id=dispute.id, outcome="won")
+        await disputes.record_outcome(
+            session, dispute_id=dispute.id, outcome="won", now=datetime.now(UTC)
+        )
     result = await settled(p, dispute.id)
     assert (result.status, result.ledger_entries) == ("won", 0)
     assert "dispute_won" in await p.events(str(order.id))
@@ -429,10 +446,16 @@ async def test_the_reconciler_starts_a_dispute_whose_workflow_never_started(
             provider_dispute_id="evt_dispute_orphan",
             amount=None,
             evidence_due_at=datetime.now(UTC) + timedelta(hours=1),
+            now=datetime.now(UTC),
         )
         assert created
     later = datetime.now(UTC) + timedelta(seconds=p.settings.order_reconcile_after_s + 1)
-    assert await disputes.reconcile_disputes(p.sessionmaker, p.temporal, p.settings) == 0
+    assert (
+        await disputes.reconcile_disputes(
+            p.sessionmaker, p.temporal, p.settings, now=datetime.now(UTC)
+        )
+        == 0
+    )
     assert await disputes.reconcile_disputes(p.sessionmaker, p.temporal, p.settings, now=later) == 1
 
     async def announced() -> bool:
@@ -442,9 +465,13 @@ async def test_the_reconciler_starts_a_dispute_whose_workflow_never_started(
     # Started once: a second pass finds it announced.
     assert await disputes.reconcile_disputes(p.sessionmaker, p.temporal, p.settings, now=later) == 0
     async with p.sessionmaker.begin() as session:
-        await disputes.record_outcome(session, dispute_id=dispute.id, outcome="lost")
+        await disputes.record_outcome(
+            session, dispute_id=dispute.id, outcome="lost", now=datetime.now(UTC)
+        )
     async with p.sessionmaker() as session:
         stored = await disputes.get_dispute(session, dispute_id=dispute.id)
-    assert await disputes.tell_workflow(p.temporal, p.settings, dispute=stored)
+    assert await disputes.tell_workflow(
+        p.temporal, p.settings, dispute=stored, now=datetime.now(UTC)
+    )
     result = await settled(p, dispute.id)
     assert (result.status, result.ledger_entries) == ("lost", 2)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -219,7 +220,7 @@ async def test_stock_changes_queue_the_product_for_reindexing(db_session: AsyncS
     assert await queued() == start + 1
     await inventory.reserve(db_session, reservation_key="k", lines=[(ids["A"], 2)])
     assert await queued() == start + 2
-    await inventory.release(db_session, reservation_key="k")
+    await inventory.release(db_session, reservation_key="k", now=datetime.now(UTC))
     assert await queued() == start + 3
 
 
@@ -251,12 +252,12 @@ async def test_reserve_commit_happy_path_and_idempotency(db_session: AsyncSessio
     with pytest.raises(ReservationConflict):
         await inventory.reserve(db_session, reservation_key="order:1", lines=[(a, 4), (b, 4)])
 
-    sold = await inventory.commit(db_session, reservation_key="order:1")
+    sold = await inventory.commit(db_session, reservation_key="order:1", now=datetime.now(UTC))
     assert sold.changed
     assert sold.status == ReservationStatus.COMMITTED
     assert await _level(db_session, a, main.id) == (7, 0)
     assert await _level(db_session, b, main.id) == (0, 0)
-    again = await inventory.commit(db_session, reservation_key="order:1")
+    again = await inventory.commit(db_session, reservation_key="order:1", now=datetime.now(UTC))
     assert not again.changed
     assert again.status == ReservationStatus.COMMITTED
     assert await _level(db_session, a, main.id) == (7, 0)
@@ -268,9 +269,9 @@ async def test_reserve_commit_happy_path_and_idempotency(db_session: AsyncSessio
     assert sorted(sales.all()) == [MovementReason.RESERVATION, MovementReason.SALE]
 
     with pytest.raises(ReservationCommitted):
-        await inventory.release(db_session, reservation_key="order:1")
+        await inventory.release(db_session, reservation_key="order:1", now=datetime.now(UTC))
     with pytest.raises(ReservationNotFound):
-        await inventory.commit(db_session, reservation_key="never-reserved")
+        await inventory.commit(db_session, reservation_key="never-reserved", now=datetime.now(UTC))
     await _assert_explained(db_session, a, b)
 
 
@@ -282,17 +283,19 @@ async def test_release_returns_units_and_is_idempotent(db_session: AsyncSession)
     await inventory.reserve(db_session, reservation_key="order:2", lines=[(a, 5)])
     assert (await inventory.availability(db_session, variant_ids=[a]))[a].available == 0
 
-    released = await inventory.release(db_session, reservation_key="order:2")
+    released = await inventory.release(db_session, reservation_key="order:2", now=datetime.now(UTC))
     assert released.changed
     assert released.status == ReservationStatus.RELEASED
     assert (await inventory.availability(db_session, variant_ids=[a]))[a].available == 5
-    twice = await inventory.release(db_session, reservation_key="order:2")
+    twice = await inventory.release(db_session, reservation_key="order:2", now=datetime.now(UTC))
     assert not twice.changed
     assert twice.status == ReservationStatus.RELEASED
     assert (await inventory.availability(db_session, variant_ids=[a]))[a].available == 5
 
     # The compensation may run for a reserve that never happened.
-    nothing = await inventory.release(db_session, reservation_key="order:never")
+    nothing = await inventory.release(
+        db_session, reservation_key="order:never", now=datetime.now(UTC)
+    )
     assert (nothing.status, nothing.lines, nothing.changed) == (None, (), False)
 
     # A retried reserve after the release does not hold the units again ...
@@ -302,7 +305,7 @@ async def test_release_returns_units_and_is_idempotent(db_session: AsyncSession)
     assert (await inventory.availability(db_session, variant_ids=[a]))[a].available == 5
     # ... and a released reservation cannot be sold.
     with pytest.raises(ReservationReleased):
-        await inventory.commit(db_session, reservation_key="order:2")
+        await inventory.commit(db_session, reservation_key="order:2", now=datetime.now(UTC))
     await _assert_explained(db_session, a)
 
 
@@ -359,7 +362,7 @@ async def test_a_reservation_splits_over_warehouses_default_first_then_by_code(
     with pytest.raises(OutOfStock):
         await inventory.reserve(db_session, reservation_key="order:5", lines=[(a, 5)])
 
-    await inventory.release(db_session, reservation_key="order:4")
+    await inventory.release(db_session, reservation_key="order:4", now=datetime.now(UTC))
     assert await _level(db_session, a, alpha.id) == (5, 0)
     assert await _level(db_session, a, zulu.id) == (5, 0)
 
@@ -372,7 +375,7 @@ async def test_a_reservation_splits_over_warehouses_default_first_then_by_code(
         main.id: 1,
     }
 
-    await inventory.commit(db_session, reservation_key="order:6")
+    await inventory.commit(db_session, reservation_key="order:6", now=datetime.now(UTC))
     assert await _level(db_session, a, zulu.id) == (0, 0)
     assert await _level(db_session, a, alpha.id) == (0, 0)
     assert await _level(db_session, a, main.id) == (1, 0)
@@ -404,8 +407,8 @@ async def test_the_movement_log_explains_every_level_after_a_day_of_trading(
 
     await inventory.reserve(db_session, reservation_key="o1", lines=[(a, 8), (b, 1)])  # split
     await inventory.reserve(db_session, reservation_key="o2", lines=[(b, 2)])
-    await inventory.commit(db_session, reservation_key="o1")
-    await inventory.release(db_session, reservation_key="o2")
+    await inventory.commit(db_session, reservation_key="o1", now=datetime.now(UTC))
+    await inventory.release(db_session, reservation_key="o2", now=datetime.now(UTC))
     await inventory.restock_returned(db_session, variant_id=a, quantity=1, return_key="rma-1")
     await inventory.restock_returned(db_session, variant_id=a, quantity=1, return_key="rma-1")
     await inventory.set_on_hand(db_session, variant_id=b, on_hand=9)

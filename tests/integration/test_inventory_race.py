@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -156,9 +157,9 @@ async def test_opposite_line_orders_do_not_deadlock(
         # The saga's next steps run concurrently with other orders' reservations too.
         async with sessions.begin() as session:
             if i % 3:
-                await inventory.commit(session, reservation_key=key)
+                await inventory.commit(session, reservation_key=key, now=datetime.now(UTC))
             else:
-                await inventory.release(session, reservation_key=key)
+                await inventory.release(session, reservation_key=key, now=datetime.now(UTC))
 
     # A deadlock would surface here as psycopg's DeadlockDetected (or a lock timeout).
     await asyncio.gather(*(checkout(i) for i in range(BUYERS)))

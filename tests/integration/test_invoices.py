@@ -312,7 +312,9 @@ async def test_one_invoice_per_vendor_part_whose_totals_add_up(
         ],
     )
 
-    issued = await invoices.issue_invoices(db_session, order_id=made.order.id)
+    issued = await invoices.issue_invoices(
+        db_session, order_id=made.order.id, now=datetime.now(UTC)
+    )
 
     assert [invoice.vendor_id for invoice in issued] == sorted([north.id, south.id])
     by_vendor = {invoice.vendor_id: invoice for invoice in issued}
@@ -346,8 +348,8 @@ async def test_issuing_again_returns_the_same_invoices(db_session: AsyncSession)
         db_session, customer_id=customer.id, parts=[PartSpec(vendor, [LineSpec("A", 1000)])]
     )
 
-    first = await invoices.issue_invoices(db_session, order_id=made.order.id)
-    again = await invoices.issue_invoices(db_session, order_id=made.order.id)
+    first = await invoices.issue_invoices(db_session, order_id=made.order.id, now=datetime.now(UTC))
+    again = await invoices.issue_invoices(db_session, order_id=made.order.id, now=datetime.now(UTC))
 
     assert [(i.id, i.number) for i in again] == [(i.id, i.number) for i in first]
     count = await db_session.scalar(
@@ -359,7 +361,9 @@ async def test_issuing_again_returns_the_same_invoices(db_session: AsyncSession)
     second_order = await make_order(
         db_session, customer_id=customer.id, parts=[PartSpec(vendor, [LineSpec("B", 500)])]
     )
-    [second] = await invoices.issue_invoices(db_session, order_id=second_order.order.id)
+    [second] = await invoices.issue_invoices(
+        db_session, order_id=second_order.order.id, now=datetime.now(UTC)
+    )
     assert second.number == 2
     assert second.document["number"].endswith("-INV-000002")
 
@@ -373,9 +377,9 @@ async def test_an_unpaid_order_has_no_invoice(db_session: AsyncSession) -> None:
         parts=[PartSpec(vendor, [LineSpec("A", 1000)])],
     )
     with pytest.raises(invoices.OrderNotInvoiceable):
-        await invoices.issue_invoices(db_session, order_id=made.order.id)
+        await invoices.issue_invoices(db_session, order_id=made.order.id, now=datetime.now(UTC))
     with pytest.raises(invoices.OrderNotFound):
-        await invoices.issue_invoices(db_session, order_id=uuid.uuid4())
+        await invoices.issue_invoices(db_session, order_id=uuid.uuid4(), now=datetime.now(UTC))
 
 
 @pytest.fixture
@@ -411,7 +415,7 @@ async def test_numbers_stay_gapless_under_concurrency_and_rollbacks(
     async def issue(order_id: uuid.UUID, *, abandon: bool = False) -> None:
         try:
             async with sessionmaker.begin() as session:
-                await invoices.issue_invoices(session, order_id=order_id)
+                await invoices.issue_invoices(session, order_id=order_id, now=datetime.now(UTC))
                 if abandon:
                     raise Abandoned()
         except Abandoned:
@@ -471,7 +475,9 @@ async def test_credit_notes_for_refunds(db_session: AsyncSession) -> None:
     returned = await make_refund(db_session, made, amount=one_tee, lines=[(tee, 1, one_tee)])
 
     # No invoice was issued yet: the credit note issues the one it corrects first.
-    [note] = await invoices.issue_credit_note(db_session, refund_id=returned.id)
+    [note] = await invoices.issue_credit_note(
+        db_session, refund_id=returned.id, now=datetime.now(UTC)
+    )
 
     assert note.kind == InvoiceKind.CREDIT_NOTE
     assert (note.vendor_id, note.number, note.refund_id) == (north.id, 1, returned.id)
@@ -494,12 +500,16 @@ async def test_credit_notes_for_refunds(db_session: AsyncSession) -> None:
     assert note.document["refund_id"] == str(returned.id)
     assert note.document["refunded_amount"] == one_tee
 
-    again = await invoices.issue_credit_note(db_session, refund_id=returned.id)
+    again = await invoices.issue_credit_note(
+        db_session, refund_id=returned.id, now=datetime.now(UTC)
+    )
     assert [n.id for n in again] == [note.id]
 
     # Goodwill over the whole order: split by the parts' totals, each vendor's next number.
     goodwill = await make_refund(db_session, made, amount=1001, source=RefundSource.GOODWILL)
-    notes = await invoices.issue_credit_note(db_session, refund_id=goodwill.id)
+    notes = await invoices.issue_credit_note(
+        db_session, refund_id=goodwill.id, now=datetime.now(UTC)
+    )
     assert {n.vendor_id: n.number for n in notes} == {north.id: 2, south.id: 1}
     assert sum(n.total for n in notes) == 1001
     expected = split_by_weight(1001, {v: p.total for v, p in made.parts.items()})
@@ -512,7 +522,9 @@ async def test_credit_notes_for_refunds(db_session: AsyncSession) -> None:
 
     # A refund of one vendor's part goes to that vendor alone.
     south_only = await make_refund(db_session, made, amount=500, vendor_id=south.id)
-    [south_note] = await invoices.issue_credit_note(db_session, refund_id=south_only.id)
+    [south_note] = await invoices.issue_credit_note(
+        db_session, refund_id=south_only.id, now=datetime.now(UTC)
+    )
     assert (south_note.vendor_id, south_note.number, south_note.total) == (south.id, 2, 500)
     assert_adds_up(south_note)
 
@@ -524,9 +536,9 @@ async def test_only_a_succeeded_refund_gets_a_credit_note(db_session: AsyncSessi
     )
     pending = await make_refund(db_session, made, amount=100, status=RefundStatus.PENDING)
     with pytest.raises(invoices.RefundNotSucceeded):
-        await invoices.issue_credit_note(db_session, refund_id=pending.id)
+        await invoices.issue_credit_note(db_session, refund_id=pending.id, now=datetime.now(UTC))
     with pytest.raises(invoices.RefundNotFound):
-        await invoices.issue_credit_note(db_session, refund_id=uuid.uuid4())
+        await invoices.issue_credit_note(db_session, refund_id=uuid.uuid4(), now=datetime.now(UTC))
 
 
 # --- rendering -----------------------------------------------------------------------------------
@@ -544,7 +556,9 @@ async def test_html_escapes_and_pdf_carries_the_number(db_session: AsyncSession)
             )
         ],
     )
-    [invoice] = await invoices.issue_invoices(db_session, order_id=made.order.id)
+    [invoice] = await invoices.issue_invoices(
+        db_session, order_id=made.order.id, now=datetime.now(UTC)
+    )
     number = invoice.document["number"]
 
     html = invoices.render_html(invoice)
@@ -593,10 +607,15 @@ async def test_who_may_read_an_invoice(api: httpx.AsyncClient, db_session: Async
         ],
     )
     issued = {
-        i.vendor_id: i for i in await invoices.issue_invoices(db_session, order_id=made.order.id)
+        i.vendor_id: i
+        for i in await invoices.issue_invoices(
+            db_session, order_id=made.order.id, now=datetime.now(UTC)
+        )
     }
     refund = await make_refund(db_session, made, amount=700, vendor_id=north.id)
-    [note] = await invoices.issue_credit_note(db_session, refund_id=refund.id)
+    [note] = await invoices.issue_credit_note(
+        db_session, refund_id=refund.id, now=datetime.now(UTC)
+    )
     north_invoice, south_invoice = issued[north.id], issued[south.id]
 
     # The shopper: the order's invoices and credit note, JSON and PDF.
@@ -739,7 +758,9 @@ async def test_invoices_of_a_real_checkout_add_up_to_what_was_paid(
         order = await p.wait_for(str(order_id), "confirmed")
 
         async with p.sessionmaker.begin() as session:
-            issued = await invoices.issue_invoices(session, order_id=order_id)
+            issued = await invoices.issue_invoices(
+                session, order_id=order_id, now=datetime.now(UTC)
+            )
         async with p.sessionmaker() as session:
             parts = (
                 await session.scalars(

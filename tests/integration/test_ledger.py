@@ -63,7 +63,8 @@ from workers.registry import WORKFLOWS, Dependencies, activities
 from workflows.payouts import PAYOUT_WORKFLOW, PayoutWorkflow, PayoutWorkflowInput
 
 BP = 1000  # 10%
-NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+# Relative to the real clock: the ledger rows sit beside others the app stamped with it.
+NOW = datetime.now(UTC).replace(microsecond=0)
 DAY = timedelta(days=1)
 
 
@@ -334,9 +335,9 @@ async def test_record_sale_refuses_an_unpaid_order(db_session: AsyncSession) -> 
     vendor = await make_vendor(db_session)
     placed = await make_order(db_session, {vendor: [1000]}, confirmed=False)
     with pytest.raises(ledger.OrderNotConfirmed):
-        await ledger.record_sale(db_session, order_id=placed.order.id, commission_bp=BP)
+        await ledger.record_sale(db_session, order_id=placed.order.id, commission_bp=BP, now=NOW)
     with pytest.raises(ledger.OrderNotFound):
-        await ledger.record_sale(db_session, order_id=uuid.uuid4(), commission_bp=BP)
+        await ledger.record_sale(db_session, order_id=uuid.uuid4(), commission_bp=BP, now=NOW)
 
 
 async def test_record_refund_by_vendor_by_lines_and_in_proportion(
@@ -348,8 +349,14 @@ async def test_record_refund_by_vendor_by_lines_and_in_proportion(
 
     # The vendor's: all of it.
     by_vendor = await make_refund(db_session, placed, 500, vendor=south)
-    assert await ledger.record_refund(db_session, refund_id=by_vendor.id, commission_bp=BP) == 2
-    assert await ledger.record_refund(db_session, refund_id=by_vendor.id, commission_bp=BP) == 0
+    assert (
+        await ledger.record_refund(db_session, refund_id=by_vendor.id, commission_bp=BP, now=NOW)
+        == 2
+    )
+    assert (
+        await ledger.record_refund(db_session, refund_id=by_vendor.id, commission_bp=BP, now=NOW)
+        == 0
+    )
     refund_entries = select(LedgerEntry.vendor_id, LedgerEntry.kind, LedgerEntry.amount)
     rows = await db_session.execute(
         refund_entries.where(LedgerEntry.refund_id == by_vendor.id).order_by(LedgerEntry.id)
@@ -365,7 +372,10 @@ async def test_record_refund_by_vendor_by_lines_and_in_proportion(
     by_lines = await make_refund(
         db_session, placed, 5 + 333, lines=[(north_line, 5), (south_line, 333)]
     )
-    assert await ledger.record_refund(db_session, refund_id=by_lines.id, commission_bp=BP) == 4
+    assert (
+        await ledger.record_refund(db_session, refund_id=by_lines.id, commission_bp=BP, now=NOW)
+        == 4
+    )
     rows = await db_session.execute(
         refund_entries.where(
             LedgerEntry.refund_id == by_lines.id, LedgerEntry.kind == LedgerKind.REFUND
@@ -378,7 +388,9 @@ async def test_record_refund_by_vendor_by_lines_and_in_proportion(
     # Neither: in proportion to the parts (10.05 : 29.94), largest remainder.
     # 1000 * 1005 / 3999 = 251.31..., 1000 * 2994 / 3999 = 748.68...: the missing unit goes south.
     spread = await make_refund(db_session, placed, 1000)
-    assert await ledger.record_refund(db_session, refund_id=spread.id, commission_bp=BP) == 4
+    assert (
+        await ledger.record_refund(db_session, refund_id=spread.id, commission_bp=BP, now=NOW) == 4
+    )
     rows = await db_session.execute(
         refund_entries.where(
             LedgerEntry.refund_id == spread.id, LedgerEntry.kind == LedgerKind.REFUND
@@ -390,7 +402,7 @@ async def test_record_refund_by_vendor_by_lines_and_in_proportion(
 
     pending = await make_refund(db_session, placed, 10, status=RefundStatus.PENDING)
     with pytest.raises(ledger.RefundNotSucceeded):
-        await ledger.record_refund(db_session, refund_id=pending.id, commission_bp=BP)
+        await ledger.record_refund(db_session, refund_id=pending.id, commission_bp=BP, now=NOW)
     for vendor in (north, south):
         await assert_books_balance(db_session, vendor)
 
@@ -404,7 +416,7 @@ async def test_refunding_a_part_in_pieces_gives_back_exactly_its_commission(
     given_back = []
     for _ in range(3):
         refund = await make_refund(db_session, placed, 5, vendor=vendor)
-        await ledger.record_refund(db_session, refund_id=refund.id, commission_bp=BP)
+        await ledger.record_refund(db_session, refund_id=refund.id, commission_bp=BP, now=NOW)
         given_back.append(
             await db_session.scalar(
                 select(LedgerEntry.amount).where(
@@ -425,11 +437,11 @@ async def test_a_lost_dispute_is_split_over_the_vendors(db_session: AsyncSession
     await ledger.record_sale(db_session, order_id=placed.order.id, commission_bp=BP, now=NOW)
     dispute = await make_dispute(db_session, placed, 1001)
     with pytest.raises(ledger.DisputeNotLost):
-        await ledger.record_dispute_lost(db_session, dispute_id=dispute.id)
+        await ledger.record_dispute_lost(db_session, dispute_id=dispute.id, now=NOW)
     dispute.status = DisputeStatus.LOST
     await db_session.flush()
-    assert await ledger.record_dispute_lost(db_session, dispute_id=dispute.id) == 2
-    assert await ledger.record_dispute_lost(db_session, dispute_id=dispute.id) == 0
+    assert await ledger.record_dispute_lost(db_session, dispute_id=dispute.id, now=NOW) == 2
+    assert await ledger.record_dispute_lost(db_session, dispute_id=dispute.id, now=NOW) == 0
     # 1001 * 1/4 = 250.25, * 3/4 = 750.75: the missing unit goes south.
     assert (await vendor_entries(db_session, north))[-1] == (LedgerKind.DISPUTE, -250)
     assert (await vendor_entries(db_session, south))[-1] == (LedgerKind.DISPUTE, -751)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
@@ -420,7 +421,7 @@ async def test_the_demo_catalog_can_be_bought_from_out_of_the_box(
 
     async def demo(sessionmaker: async_sessionmaker[AsyncSession]) -> Shop:
         async with sessionmaker.begin() as session:
-            await seed_demo_catalog(session)
+            await seed_demo_catalog(session, now=datetime.now(UTC))
             vendors = (await session.scalars(select(Vendor).order_by(Vendor.slug))).all()
             first, second = vendors[0], vendors[1]
             variants = {

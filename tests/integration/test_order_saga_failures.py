@@ -236,19 +236,34 @@ async def test_reconciler_undoes_an_order_whose_workflow_never_started(
         assert await p.coupon_uses() == 1
 
         # Too young: left alone (its API request may still be starting it).
-        assert await order_saga.reconcile_pending(p.sessionmaker, p.temporal, p.settings) == 0
+        assert (
+            await order_saga.reconcile_pending(
+                p.sessionmaker, p.temporal, p.settings, now=datetime.now(UTC)
+            )
+            == 0
+        )
         async with p.sessionmaker.begin() as session:
             await session.execute(
                 update(Order)
                 .where(Order.id == order_id)
                 .values(created_at=Order.created_at - timedelta(minutes=5))
             )
-        assert await order_saga.reconcile_pending(p.sessionmaker, p.temporal, p.settings) == 1
+        assert (
+            await order_saga.reconcile_pending(
+                p.sessionmaker, p.temporal, p.settings, now=datetime.now(UTC)
+            )
+            == 1
+        )
         order = await p.wait_for(str(order_id), "cancelled")
         assert order.cancel_reason == "checkout_interrupted"
         assert await p.coupon_uses() == 0
         assert await p.stock(p.shop.tee) == (10, 0)
         # Once is enough: the saga has run, it is never started again.
-        assert await order_saga.reconcile_pending(p.sessionmaker, p.temporal, p.settings) == 0
+        assert (
+            await order_saga.reconcile_pending(
+                p.sessionmaker, p.temporal, p.settings, now=datetime.now(UTC)
+            )
+            == 0
+        )
         handle = p.temporal.get_workflow_handle(order_workflow_id(str(order_id)))
         assert (await handle.describe()).id == order_workflow_id(str(order_id))

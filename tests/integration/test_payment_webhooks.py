@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
@@ -397,7 +397,11 @@ async def test_an_event_for_an_unknown_payment_waits_for_attach_early_events(
     order_id = await make_order(harness.sessionmaker, provider_payment_id=payment_id)
     async with harness.sessionmaker.begin() as session:
         attached = await attach_early_events(
-            session, provider="test", payment_ids=[payment_id], order_id=order_id
+            session,
+            provider="test",
+            payment_ids=[payment_id],
+            order_id=order_id,
+            now=datetime.now(UTC),
         )
     assert attached == [
         WebhookEvent(
@@ -415,10 +419,18 @@ async def test_an_event_for_an_unknown_payment_waits_for_attach_early_events(
     # Idempotent: a retried activity gets the same events back; another order gets none.
     async with harness.sessionmaker.begin() as session:
         again = await attach_early_events(
-            session, provider="test", payment_ids=[payment_id, "pay_other"], order_id=order_id
+            session,
+            provider="test",
+            payment_ids=[payment_id, "pay_other"],
+            order_id=order_id,
+            now=datetime.now(UTC),
         )
         other = await attach_early_events(
-            session, provider="stripe", payment_ids=[payment_id], order_id=order_id
+            session,
+            provider="stripe",
+            payment_ids=[payment_id],
+            order_id=order_id,
+            now=datetime.now(UTC),
         )
     assert again == attached
     assert other == []
@@ -440,7 +452,11 @@ async def test_early_events_come_back_oldest_first(harness: Harness) -> None:
     order_id = await make_order(harness.sessionmaker, provider_payment_id=payment_id)
     async with harness.sessionmaker.begin() as session:
         attached = await attach_early_events(
-            session, provider="test", payment_ids=[payment_id], order_id=order_id
+            session,
+            provider="test",
+            payment_ids=[payment_id],
+            order_id=order_id,
+            now=datetime.now(UTC),
         )
     assert [e.provider_event_id for e in attached] == [e.provider_event_id for e in events]
     assert [e.status for e in attached] == ["authorized", "captured", "failed"]
@@ -467,7 +483,11 @@ async def test_a_redelivery_after_the_payment_became_known_is_signalled(
     # ... and the activity then finds it linked already: returned, not linked twice.
     async with harness.sessionmaker.begin() as session:
         attached = await attach_early_events(
-            session, provider="test", payment_ids=[payment_id], order_id=order_id
+            session,
+            provider="test",
+            payment_ids=[payment_id],
+            order_id=order_id,
+            now=datetime.now(UTC),
         )
     assert [e.provider_event_id for e in attached] == [event.provider_event_id]
     await handle.signal(WebhookRecorderWorkflow.finish)
@@ -489,7 +509,11 @@ async def test_a_webhook_racing_the_authorize_activity_is_not_lost(harness: Harn
         )
         assert (
             await attach_early_events(
-                activity, provider="test", payment_ids=[payment_id], order_id=order_id
+                activity,
+                provider="test",
+                payment_ids=[payment_id],
+                order_id=order_id,
+                now=datetime.now(UTC),
             )
             == []
         )

@@ -411,7 +411,10 @@ async def test_after_the_deadline_the_vendor_may_approve_but_not_reject(
         assert approved.json()["auto_approved"] is False
         # The automatic approval coming second changes nothing: the database decided.
         async with p.sessionmaker.begin() as session:
-            assert await returns.auto_approve(session, return_id=return_id) is False
+            assert (
+                await returns.auto_approve(session, return_id=return_id, now=datetime.now(UTC))
+                is False
+            )
         view = await shopper_view(p, shopper, order_id, str(return_id))
         assert (view["status"], view["auto_approved"]) == ("approved", False)
         mails = [m for m in await p.mails(shopper.email) if m.template == "return_approved"]
