@@ -16,7 +16,9 @@ from models import PayoutStatus
 @dataclass(frozen=True)
 class RunPayoutsInput:
     run_key: str  # the same key again settles and pays nothing twice
-    now: str  # ISO timestamp: entries available at or before it are paid
+    # ISO timestamp: entries available at or before it are paid. None: the time on the
+    # application's clock when the run settles (the clock available_at was set by).
+    now: str | None = None
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class PayoutActivities:
         """Settle in one transaction (committed before any money moves, so a retry finds the
         run's payouts and settles nothing twice), then send each pending payout in its own
         transaction, its id the transfer's idempotency key."""
-        now = datetime.fromisoformat(params.now)
+        now = datetime.fromisoformat(params.now) if params.now else self._clock.now()
         async with self._sessionmaker.begin() as session:
             settled = [
                 p.id for p in await ledger.settle_payouts(session, run_key=params.run_key, now=now)

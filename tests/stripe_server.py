@@ -42,6 +42,8 @@ from typing import IO, Any
 import httpx
 import pytest
 
+from tests.clocks import suite_shift, travel_prelude
+
 # localstripe accepts any key that starts with sk_.
 SECRET_KEY = "sk_test_emporium_localstripe"
 
@@ -119,7 +121,15 @@ def localstripe() -> Iterator[LocalStripe]:
     port = _free_port()
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
-            [sys.executable, "-c", _LAUNCH, "--port", str(port), "--from-scratch"],
+            # On the suite's clock (moved by --clock-shift-days): it signs webhooks with it.
+            [
+                sys.executable,
+                "-c",
+                travel_prelude(suite_shift()) + _LAUNCH,
+                "--port",
+                str(port),
+                "--from-scratch",
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},

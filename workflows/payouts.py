@@ -27,8 +27,9 @@ class PayoutWorkflowInput:
     timings: CheckoutTimings = field(default_factory=CheckoutTimings)
     # None: the run is keyed by when it was due (a schedule's action) or started.
     run_key: str | None = None
-    # What is payable at this time (ISO 8601) is paid; None: the time the run was due. A run
-    # started by hand passes the time of its request (the API's clock).
+    # What is payable at this time (ISO 8601) is paid. A run started by hand passes the time
+    # of its request; None (a schedule's run): the application's clock when the run settles,
+    # the clock that made the entries available, not the Temporal server's.
     as_of: str | None = None
 
 
@@ -42,9 +43,10 @@ class PayoutWorkflow:
     """One payout run: pays every vendor what is past its return window and not frozen by a
     dispute, at the run's time.
 
-    The run key and "now" are the time the run was due (the schedule's scheduled time, else
-    the workflow's start time; a run started by hand brings both), fixed for the whole run:
-    retried activities and a second start for the same key settle and pay nothing twice.
+    The run key is the time the run was due (the schedule's scheduled time, else the
+    workflow's start time; a run started by hand brings its own): retried activities and a
+    second start for the same key settle and pay nothing twice. What is payable is judged on
+    the application's clock (see ``PayoutWorkflowInput.as_of``).
     """
 
     @workflow.run
@@ -53,11 +55,12 @@ class PayoutWorkflow:
         due = info.typed_search_attributes.get(SCHEDULED_START_TIME) or info.workflow_start_time
         due = due.astimezone(UTC).replace(microsecond=0)
         timings = params.timings
-        as_of = params.as_of or due.isoformat()
-        workflow.set_current_details(f"Paying vendors what was payable at {as_of}.")
+        workflow.set_current_details(
+            f"Paying vendors what is payable at {params.as_of or 'the time the run settles'}."
+        )
         return await workflow.execute_activity_method(
             PayoutActivities.run_payouts,
-            RunPayoutsInput(run_key=params.run_key or run_key_for(due), now=as_of),
+            RunPayoutsInput(run_key=params.run_key or run_key_for(due), now=params.as_of),
             # One run sends many transfers: more time than a single step.
             start_to_close_timeout=timedelta(seconds=timings.activity_timeout_s * 10),
             retry_policy=RetryPolicy(

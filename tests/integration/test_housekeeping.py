@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,16 +19,18 @@ from models import (
 )
 
 
+async def _keys(session: AsyncSession, column: Any, tag: str) -> set[str]:
+    return set((await session.scalars(select(column).where(column.contains(tag)))).all())
+
+
 async def _count(session: AsyncSession, model: type) -> int:
     return await session.scalar(select(func.count()).select_from(model)) or 0
 
 
 async def test_prune_deletes_only_what_has_expired(db_session: AsyncSession) -> None:
     now = datetime.now(UTC)
-    before = {
-        model: await _count(db_session, model)
-        for model in (RateLimitCounter, LoginThrottle, OAuthLoginAttempt, AuthSession)
-    }
+    # Other tests share the database: count only this test's rows (by a key of its own).
+    tag = uuid.uuid4().hex[:8]
     user = User(
         id=uuid.uuid4(),
         username="hk",
@@ -43,17 +46,17 @@ async def test_prune_deletes_only_what_has_expired(db_session: AsyncSession) -> 
     live_session = AuthSession(user_id=user.id, method="pwd")
     db_session.add_all(
         [
-            RateLimitCounter(key="old", window_start=now - timedelta(days=2), count=3),
-            RateLimitCounter(key="new", window_start=now, count=3),
-            LoginThrottle(key="old@x", failures=2, updated_at=now - timedelta(days=2)),
+            RateLimitCounter(key=f"old-{tag}", window_start=now - timedelta(days=2), count=3),
+            RateLimitCounter(key=f"new-{tag}", window_start=now, count=3),
+            LoginThrottle(key=f"old-{tag}@x", failures=2, updated_at=now - timedelta(days=2)),
             LoginThrottle(
-                key="locked@x",
+                key=f"locked-{tag}@x",
                 failures=9,
                 updated_at=now - timedelta(days=2),
                 locked_until=now + timedelta(hours=1),
             ),
             OAuthLoginAttempt(
-                provider="p",
+                provider=f"p-{tag}",
                 state_hash=uuid.uuid4().hex,
                 nonce="n",
                 code_verifier="v",
@@ -86,9 +89,9 @@ async def test_prune_deletes_only_what_has_expired(db_session: AsyncSession) -> 
         )
         == 1
     )
-    assert await _count(db_session, RateLimitCounter) == before[RateLimitCounter] + 1
-    assert await _count(db_session, LoginThrottle) == before[LoginThrottle] + 1  # still locked
-    assert await _count(db_session, OAuthLoginAttempt) == before[OAuthLoginAttempt]
+    assert await _keys(db_session, RateLimitCounter.key, tag) == {f"new-{tag}"}
+    assert await _keys(db_session, LoginThrottle.key, tag) == {f"locked-{tag}@x"}  # still locked
+    assert await _keys(db_session, OAuthLoginAttempt.provider, tag) == set()
     assert await db_session.get(AuthSession, live_session.id) is not None
     remaining = await db_session.scalar(
         select(func.count())

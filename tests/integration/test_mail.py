@@ -35,6 +35,7 @@ from core import database
 from core.logs import JsonFormatter
 from core.settings import Settings
 from models import MailOutbox
+from tests.clocks import machine_now
 from tests.conftest import make_settings
 from tests.smtp_server import SmtpServer, free_port, running_smtp_server
 
@@ -211,7 +212,7 @@ async def test_starttls_is_required_when_configured(
 def _self_signed_certificate(folder: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "emporium test smtp")])
-    now = datetime.now(UTC)
+    now = machine_now()  # OpenSSL checks the validity against the machine's clock
     certificate = (
         x509.CertificateBuilder()
         .subject_name(name)
