@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce import promotions
@@ -28,6 +28,7 @@ from commerce.catalog.products import InvalidCursor
 from commerce.checkout_summary import CheckoutSummary, summarize
 from commerce.errors import Conflict, DomainError, NotFound
 from commerce.pricing import minor_units
+from core.locks import advisory_lock
 from models import (
     Cart,
     CartItem,
@@ -117,12 +118,6 @@ class PlacedOrder:
     created: bool
 
 
-async def _lock(session: AsyncSession, *parts: object) -> None:
-    digest = hashlib.sha256("\x1f".join(str(part) for part in parts).encode()).digest()[:8]
-    key = int.from_bytes(digest, "big", signed=True)
-    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-
-
 async def find_by_idempotency_key(
     session: AsyncSession, *, customer_id: uuid.UUID, idempotency_key: str
 ) -> Order | None:
@@ -154,7 +149,7 @@ async def place_order(
     A cart with any problem is ``CheckoutNotPossible`` listing them all; a promotion out of
     uses is ``PromotionExhausted`` and nothing is kept.
     """
-    await _lock(session, "checkout", customer_id, idempotency_key)
+    await advisory_lock(session, "checkout", customer_id, idempotency_key)
     existing = await find_by_idempotency_key(
         session, customer_id=customer_id, idempotency_key=idempotency_key
     )

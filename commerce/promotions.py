@@ -44,7 +44,6 @@ Counting uses (atomic; what checkout calls in its first step)
 
 from __future__ import annotations
 
-import hashlib
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -52,13 +51,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce import pricing
 from commerce.errors import Conflict, DomainError, NotFound
+from core.locks import advisory_lock
 from models import (
     Product,
     Promotion,
@@ -613,17 +613,6 @@ async def load_candidates(
 _COUNTED = (RedemptionStatus.RESERVED, RedemptionStatus.CONFIRMED)
 
 
-def _lock_key(*parts: object) -> int:
-    """A signed 64-bit advisory lock key for these parts. A collision with another key only
-    makes two unrelated reservations wait for each other, never breaks anything."""
-    digest = hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
-async def _lock(session: AsyncSession, *parts: object) -> None:
-    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(*parts)})
-
-
 async def reserve_usage(
     session: AsyncSession,
     *,
@@ -650,7 +639,7 @@ async def reserve_usage(
     amounts = amounts or {}
     wanted = sorted(set(promotion_ids))
     async with session.begin_nested():
-        await _lock(session, "promotion-order", order_id)
+        await advisory_lock(session, "promotion-order", order_id)
         for promotion_id in wanted:
             existing = await session.scalar(
                 select(PromotionRedemption.status).where(
@@ -664,7 +653,7 @@ async def reserve_usage(
                 select(Promotion.usage_limit_per_customer).where(Promotion.id == promotion_id)
             )
             if user_id is not None and per_customer is not None:
-                await _lock(session, "promotion-customer", promotion_id, user_id)
+                await advisory_lock(session, "promotion-customer", promotion_id, user_id)
                 used = await session.scalar(
                     select(func.count())
                     .select_from(PromotionRedemption)
@@ -748,7 +737,7 @@ async def release_usage(session: AsyncSession, *, order_id: uuid.UUID) -> int:
     """The order was cancelled: give its uses back (``times_used`` down by one each, status
     released). Idempotent: the conditional update on the redemption's status lets only one
     of two concurrent releases see it, so nothing is given back twice. Returns how many."""
-    await _lock(session, "promotion-order", order_id)
+    await advisory_lock(session, "promotion-order", order_id)
     released = await session.scalars(
         update(PromotionRedemption)
         .where(

@@ -13,7 +13,6 @@ for more units than were bought, counting every refund that has not failed.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import uuid
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce import orders
@@ -29,6 +28,7 @@ from commerce.errors import Conflict, DomainError, NotFound
 from commerce.mail import EmailMessage, queue_mail
 from commerce.orders import format_money
 from commerce.pricing import split_by_weight
+from core.locks import advisory_lock
 from models import (
     Order,
     OrderEvent,
@@ -236,12 +236,6 @@ def _shares(
     ]
 
 
-async def _lock_request_key(session: AsyncSession, request_key: str) -> None:
-    digest = hashlib.sha256(f"refund\x1f{request_key}".encode()).digest()[:8]
-    key = int.from_bytes(digest, "big", signed=True)
-    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-
-
 async def _wanted_lines(
     session: AsyncSession,
     *,
@@ -317,7 +311,7 @@ async def create_refund(
     if request_key is not None:
         if not 1 <= len(request_key) <= MAX_REQUEST_KEY:
             raise InvalidRefund(f"A request key has 1 to {MAX_REQUEST_KEY} characters.")
-        await _lock_request_key(session, request_key)
+        await advisory_lock(session, "refund", request_key)
         existing = await session.scalar(select(Refund).where(Refund.request_key == request_key))
         if existing is not None:
             return existing

@@ -15,12 +15,13 @@ from __future__ import annotations
 import re
 import uuid
 
-from sqlalchemy import ColumnElement, exists, func, literal, or_, select, text, update
+from sqlalchemy import ColumnElement, exists, func, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.errors import Conflict, DomainError, NotFound
 from commerce.search.outbox import enqueue_reindex
+from core.locks import advisory_lock
 from models import Category, Product
 
 SLUG = re.compile(r"^[a-z0-9-]{1,80}$")
@@ -59,7 +60,7 @@ async def create_category(
     """A new category, at the root or under ``parent_id``. ``CategorySlugTaken`` (409) when
     the slug is in use: slugs are unique across the whole tree."""
     _check_slug(slug)
-    await _lock_tree(session)
+    await advisory_lock(session, _TREE_LOCK)
     parent = await _get(session, parent_id) if parent_id is not None else None
     path = f"{parent.path}/{slug}" if parent is not None else slug
     if len(path) > MAX_PATH_LENGTH:
@@ -88,7 +89,7 @@ async def update_category(
     path, not the names, so a new name alone re-indexes nothing)."""
     if slug is not None:
         _check_slug(slug)
-        await _lock_tree(session)
+        await advisory_lock(session, _TREE_LOCK)
     category = await _get(session, category_id)
     if name is not None:
         category.name = name
@@ -117,7 +118,7 @@ async def move_category(
     """Move a category and its subtree under ``parent_id`` (None: to the root).
     ``CategoryCycle`` (409) when the new parent is the category itself or one of its
     descendants."""
-    await _lock_tree(session)
+    await advisory_lock(session, _TREE_LOCK)
     category = await _get(session, category_id)
     if parent_id is None:
         new_path = category.slug
@@ -140,7 +141,7 @@ async def move_category(
 async def delete_category(session: AsyncSession, *, category_id: uuid.UUID) -> None:
     """Delete an empty category. ``CategoryInUse`` (409) while any product (in any status)
     or subcategory is in it: products.category_id would silently become NULL otherwise."""
-    await _lock_tree(session)
+    await advisory_lock(session, _TREE_LOCK)
     # FOR UPDATE waits for, then blocks, transactions adding products to this category
     # (their foreign key check takes a KEY SHARE lock on it), so the check below holds.
     category = await session.get(
@@ -173,12 +174,6 @@ async def get_category(session: AsyncSession, *, category_id: uuid.UUID) -> Cate
 def _check_slug(slug: str) -> None:
     if not SLUG.match(slug):
         raise InvalidCategorySlug("Use 1 to 80 lower-case letters, digits and '-'.")
-
-
-async def _lock_tree(session: AsyncSession) -> None:
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": _TREE_LOCK}
-    )
 
 
 async def _get(session: AsyncSession, category_id: uuid.UUID) -> Category:

@@ -32,13 +32,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, text, tuple_
+from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.errors import Conflict, DomainError, NotFound
 from commerce.search.outbox import enqueue_reindex
+from core.locks import advisory_lock
 from models import (
     InventoryLevel,
     InventoryMovement,
@@ -587,7 +588,7 @@ async def restock_returned(
     done = False
     if return_key is not None:
         return_key = _check_key(return_key)
-        await _lock_key(session, "inventory-return", return_key)
+        await advisory_lock(session, "inventory-return", return_key)
         done = (
             await session.scalar(
                 select(InventoryMovement.id).where(
@@ -636,7 +637,7 @@ async def reserve(
     """
     key = _check_key(reservation_key)
     wanted = _wanted(lines)
-    await _lock_key(session, "inventory-reservation", key)
+    await advisory_lock(session, "inventory-reservation", key)
     existing = await _reservation_rows(session, key)
     if existing:
         held = _reservation(key, existing, changed=False)
@@ -729,7 +730,7 @@ async def release(session: AsyncSession, *, reservation_key: str, now: datetime)
     (409): sold units come back through a return, not a release.
     """
     key = _check_key(reservation_key)
-    await _lock_key(session, "inventory-reservation", key)
+    await advisory_lock(session, "inventory-reservation", key)
     rows = await _reservation_rows(session, key)
     if not rows or rows[0].status == ReservationStatus.RELEASED:
         return _reservation(key, rows, changed=False)
@@ -760,7 +761,7 @@ async def commit(session: AsyncSession, *, reservation_key: str, now: datetime) 
     means the order's saga lost its stock and must not ship.
     """
     key = _check_key(reservation_key)
-    await _lock_key(session, "inventory-reservation", key)
+    await advisory_lock(session, "inventory-reservation", key)
     rows = await _reservation_rows(session, key)
     if not rows:
         raise ReservationNotFound(f"Nothing is reserved under {key!r}.")
@@ -1063,14 +1064,6 @@ def _wanted(lines: Sequence[tuple[uuid.UUID, int]]) -> dict[uuid.UUID, int]:
     if any(quantity > MAX_QUANTITY for quantity in totals.values()):
         raise InvalidReservation(f"At most {MAX_QUANTITY} units of a variant.")
     return dict(sorted(totals.items()))
-
-
-async def _lock_key(session: AsyncSession, namespace: str, key: str) -> None:
-    """Serialise work on one key until the transaction ends (a savepoint does not free it)."""
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-        {"key": f"{namespace}:{key}"},
-    )
 
 
 async def _reservation_rows(session: AsyncSession, key: str) -> list[InventoryReservation]:

@@ -42,7 +42,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol, TypeVar, cast
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -59,6 +59,7 @@ from commerce.payments.provider import (
 )
 from core import webhook_signatures
 from core.clock import SYSTEM_CLOCK, Clock
+from core.locks import advisory_locks
 from models.orders import TestPaymentRecord
 
 SIGNATURE_HEADER = "Emporium-Test-Signature"
@@ -139,13 +140,6 @@ class MemoryTestProviderStore:
         return self._unit()
 
 
-def _advisory_key(key: str) -> int:
-    """A signed 64-bit advisory lock id. A collision only makes two unrelated calls wait for
-    each other, never breaks anything."""
-    digest = hashlib.blake2b(f"emporium.test_payments:{key}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
 def _row_key(key: str) -> str:
     # The column holds 255 characters; a longer idempotency key is stored under its digest.
     if len(key) <= 255:
@@ -194,8 +188,7 @@ class PostgresTestProviderStore:
     async def _unit(self, keys: tuple[str, ...]) -> AsyncIterator[TestProviderTx]:
         async with self._sessionmaker() as session, session.begin():
             await session.connection(execution_options={"isolation_level": "READ COMMITTED"})
-            for lock in sorted({_advisory_key(key) for key in keys}):
-                await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock})
+            await advisory_locks(session, [("test-payments", key) for key in keys])
             yield _PostgresTx(session)
 
     def locked(self, *keys: str) -> AbstractAsyncContextManager[TestProviderTx]:

@@ -29,6 +29,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.payments.provider import PaymentEventStatus, WebhookEvent
+from core.locks import advisory_locks
 from models import Payment, PaymentEvent
 
 
@@ -52,11 +53,9 @@ async def _lock_payment_ids(
 ) -> None:
     """Serialise with the other side for these payment ids until the transaction ends.
 
-    Sorted, so two transactions locking overlapping sets cannot deadlock.
+    One fixed order (``advisory_locks``), so overlapping sets cannot deadlock.
     """
-    for payment_id in sorted(set(payment_ids)):
-        key = f"payment-events:{provider}:{payment_id}"
-        await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+    await advisory_locks(session, [("payment-events", provider, p) for p in payment_ids])
 
 
 async def _order_of(session: AsyncSession, *, provider: str, payment_id: str) -> uuid.UUID | None:
