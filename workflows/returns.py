@@ -123,12 +123,13 @@ class ReturnWorkflow:
         respond_by = datetime.fromisoformat(params.respond_by)
 
         seen, state = await self._read(ref, params)
+        # How long the vendor has is measured once, on the application's clock (the one
+        # respond_by was set by), then counted down on the workflow's own.
+        deadline = respond_by
+        if state.respond_in_s is not None:  # None: a history from before it was measured
+            deadline = workflow.now() + timedelta(seconds=state.respond_in_s)
         while state.status == "requested":
-            left = (
-                state.respond_in_s
-                if state.respond_in_s is not None
-                else (respond_by - workflow.now()).total_seconds()
-            )
+            left = (deadline - workflow.now()).total_seconds()
             if left <= 0:
                 self._at("approving", "No answer from the vendor in time: approving.")
                 seen = self._changes

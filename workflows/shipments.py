@@ -67,17 +67,18 @@ class ShipmentWorkflow:
             ShipmentActivities.open_shipment,
             OpenShipmentInput(params.order_id, params.vendor_id, params.accept_within_s),
         )
+        accept_by = datetime.fromisoformat(self._state.accept_by)
+        # The time to accept is measured once, on the application's clock (the one accept_by
+        # was set by), then counted down on the workflow's own.
+        deadline = accept_by
+        if self._state.accept_in_s is not None:  # None: a history from before it was measured
+            deadline = workflow.now() + timedelta(seconds=self._state.accept_in_s)
         await self._run(
             OrderActivities.notify_vendor, NotifyVendorInput(params.order_id, params.vendor_id)
         )
-        accept_by = datetime.fromisoformat(self._state.accept_by)
         workflow.set_current_details(f"Waiting for the vendor to accept (by {accept_by}).")
         while self._state.status == "awaiting_acceptance":
-            remaining = (
-                self._state.accept_in_s
-                if self._state.accept_in_s is not None
-                else (accept_by - workflow.now()).total_seconds()
-            )
+            remaining = (deadline - workflow.now()).total_seconds()
             if remaining <= 0:
                 outcome: UnacceptedOutput = await self._run(
                     ShipmentActivities.cancel_unaccepted, ref
