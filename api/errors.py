@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError as DBAPIDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from api.problems import for_status, problem_response
 from commerce.errors import DomainError
@@ -36,16 +37,36 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != problem.title else None
     if exc.status_code == 404 and detail == "Not Found":
         detail = "No such resource."
-    if exc.status_code == 405 and detail == "Method Not Allowed":
-        detail = f"{request.method} is not allowed here."
+    headers = exc.headers
+    if exc.status_code == 405:
+        if detail == "Method Not Allowed":
+            detail = f"{request.method} is not allowed here."
+        # Starlette names only the first route that matched the path; several routes may
+        # share it (GET and PUT of one resource are often two functions).
+        headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
     return problem_response(
         exc.status_code,
         problem.code,
         problem.title,
         detail,
         instance=request.url.path,
-        headers=exc.headers,
+        headers=headers,
     )
+
+
+_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at this path (asked the way the router asks)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    ]
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

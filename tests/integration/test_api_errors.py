@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 
 import httpx
 import pytest
@@ -170,3 +171,12 @@ async def test_openapi_documents_errors_as_problem_json(client: httpx.AsyncClien
     docs = await client.get("/docs")
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()
+
+
+async def test_allow_lists_every_method_of_a_path_served_by_several_routes(
+    client: httpx.AsyncClient,
+) -> None:
+    # PATCH and DELETE of a cart line are two route functions on one path.
+    response = await client.put(f"/carts/current/items/{uuid.uuid4()}")
+    _assert_problem(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == "DELETE, PATCH"
