@@ -3,8 +3,8 @@
 The rule (README, "Contributing"): domain code never reads the clock. The edge that handles
 something (a route, an activity, a CLI command, a periodic job) asks its ``Clock`` once and
 passes ``now`` down as a keyword argument, so one request or one step sees one instant and a
-test can say what time it is. Workflows use ``workflow.now()`` and hand absolute times that
-others compare against only through activities (see ``workflows/__init__.py``).
+test can say what time it is. Workflows use ``workflow.now()`` for themselves only: the
+activities tell them how long until a stored deadline (README, "Time: one clock").
 
 Enforced by ruff (TID251, ``[tool.ruff.lint.flake8-tidy-imports.banned-api]``): outside this
 module, ``tests/`` and ``bench/``, reading the wall clock does not pass ``make test``.
@@ -42,9 +42,6 @@ class FixedClock:
 
     def advance(self, by: timedelta) -> None:
         self._at += by
-
-    def set(self, at: datetime) -> None:
-        self._at = at.astimezone(UTC)
 
 
 SYSTEM_CLOCK: Clock = SystemClock()

@@ -15,7 +15,9 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-_SEPARATOR = "\x1f"  # cannot appear in the parts' text forms we use (ids, keys, names)
+# Keeps ("ab", "c") and ("a", "bc") apart. A part that contains it (a client's idempotency
+# key could) at worst collides with another name: both then wait for each other, no more.
+_SEPARATOR = "\x1f"
 
 
 def lock_id(*parts: object) -> int:
