@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from commerce.demo import seed_demo_catalog
 from core.clock import SYSTEM_CLOCK, Clock
+from workflows.contracts import demo as contract
+from workflows.contracts.demo import SeedDemoCatalogInput, SeedDemoCatalogOutput
 
 
-@dataclass(frozen=True)
-class SeedDemoCatalogInput:
-    pass
+class DemoActivities(contract.DemoActivities):
+    """Implements ``workflows.contracts.demo.DemoActivities``."""
 
-
-@dataclass(frozen=True)
-class SeedDemoCatalogOutput:
-    created: bool
-    vendors: int
-    products: int
-    variants: int
-
-
-class DemoActivities:
     def __init__(
         self, sessionmaker: async_sessionmaker[AsyncSession], *, clock: Clock = SYSTEM_CLOCK
     ) -> None:

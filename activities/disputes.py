@@ -16,7 +16,8 @@ from temporalio.exceptions import ApplicationError
 from commerce import disputes
 from commerce.errors import DomainError
 from core.clock import SYSTEM_CLOCK, Clock
-from workflows.disputes import (
+from workflows.contracts import disputes as contract
+from workflows.contracts.disputes import (
     DisputeNotified,
     DisputeRef,
     DisputeSettled,
@@ -36,7 +37,7 @@ def _non_retryable(error: DomainError) -> ApplicationError:
     )
 
 
-class DisputeActivities:
+class DisputeActivities(contract.DisputeActivities):
     """Steps of ``DisputeWorkflow``, built once per worker."""
 
     def __init__(
@@ -44,15 +45,6 @@ class DisputeActivities:
     ) -> None:
         self._sessionmaker = sessionmaker
         self._clock = clock
-
-    def all(self) -> list[object]:
-        """Every activity, for the worker's registry."""
-        return [
-            self.record_dispute_opened,
-            self.remind_dispute_deadline,
-            self.read_dispute_status,
-            self.settle_dispute,
-        ]
 
     @activity.defn
     async def record_dispute_opened(self, ref: DisputeRef) -> DisputeNotified:

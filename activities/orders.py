@@ -8,7 +8,6 @@ derived from the order and attempt, and the provider replays the first answer.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
 from datetime import date
 
 from sqlalchemy import select
@@ -30,116 +29,33 @@ from commerce.payments.provider import (
 )
 from commerce.payments.registry import PaymentProviders
 from core.clock import SYSTEM_CLOCK, Clock
-from models import (
-    InventoryReservation,
+from models import InventoryReservation, Refund, ReservationStatus, Vendor
+from workflows.contracts import orders as contract
+from workflows.contracts.orders import (
+    CANCELLABLE,
+    AuthorizationOutput,
+    AuthorizePaymentInput,
+    CaptureOutput,
+    CloseOrderInput,
+    CompensatePaymentInput,
+    CompensatePaymentOutput,
+    ConfirmOrderOutput,
+    NotifyVendorInput,
+    NotifyVendorOutput,
+    OrderRef,
     OrderStatus,
+    PaymentEventSignal,
+    PaymentOutcomeInput,
+    PaymentRef,
     PaymentStatus,
-    Refund,
-    RefundSource,
-    RefundStatus,
-    ReservationStatus,
-    Vendor,
+    ReserveInventoryOutput,
+    SetOrderStatusInput,
 )
-from workflows.order_types import PaymentEventSignal
+from workflows.contracts.refunds import RefundSource, RefundStatus
 
 
 def reservation_key(order_id: str | uuid.UUID) -> str:
     return f"order:{order_id}"
-
-
-@dataclass(frozen=True)
-class OrderRef:
-    order_id: str
-
-
-@dataclass(frozen=True)
-class ReserveInventoryOutput:
-    units: int
-
-
-@dataclass(frozen=True)
-class SetOrderStatusInput:
-    order_id: str
-    status: str
-    event: str
-    detail: str | None = None
-
-
-@dataclass(frozen=True)
-class AuthorizePaymentInput:
-    order_id: str
-    attempt: int
-    provider: str
-    payment_token: str = field(repr=False)
-
-
-@dataclass(frozen=True)
-class PaymentRef:
-    order_id: str
-    attempt: int
-
-
-@dataclass(frozen=True)
-class AuthorizationOutput:
-    status: str  # authorized | requires_action | declined
-    provider_payment_id: str | None
-    client_secret: str | None = field(default=None, repr=False)
-    approval_url: str | None = None
-    decline_code: str | None = None
-    message: str | None = None
-    # Webhooks about this payment that arrived before we knew its id (stored, not signalled).
-    early_events: list[PaymentEventSignal] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class PaymentOutcomeInput:
-    order_id: str
-    attempt: int
-    status: str  # authorized | declined
-    decline_code: str | None = None
-
-
-@dataclass(frozen=True)
-class CaptureOutput:
-    amount: int
-    currency: str
-
-
-@dataclass(frozen=True)
-class CompensatePaymentInput:
-    order_id: str
-    attempt: int
-    payment_token: str = field(repr=False)
-
-
-@dataclass(frozen=True)
-class CompensatePaymentOutput:
-    action: str  # voided | refunded | nothing
-
-
-@dataclass(frozen=True)
-class ConfirmOrderOutput:
-    estimated_delivery_earliest: str | None  # ISO dates
-    estimated_delivery_latest: str | None
-
-
-@dataclass(frozen=True)
-class CloseOrderInput:
-    order_id: str
-    status: str  # payment_failed | cancelled
-    reason: str
-    paid: bool
-
-
-@dataclass(frozen=True)
-class NotifyVendorInput:
-    order_id: str
-    vendor_id: str
-
-
-@dataclass(frozen=True)
-class NotifyVendorOutput:
-    recipients: int
 
 
 def _latest(days: list[date | None]) -> str | None:
@@ -151,7 +67,7 @@ def _non_retryable(kind: str, message: str, *details: object) -> ApplicationErro
     return ApplicationError(message, *details, type=kind, non_retryable=True)
 
 
-class OrderActivities:
+class OrderActivities(contract.OrderActivities):
     """Steps of ``OrderWorkflow`` and ``ShipmentWorkflow``, built once per worker."""
 
     def __init__(
@@ -305,7 +221,7 @@ class OrderActivities:
                 session,
                 order_id=order_id,
                 to=to,
-                allowed_from=orders.CANCELLABLE,
+                allowed_from=CANCELLABLE,
                 event=params.status,
                 detail=params.reason.replace("_", " "),
                 data={"reason": params.reason},

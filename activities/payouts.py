@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -11,24 +10,11 @@ from temporalio import activity
 from commerce import ledger
 from core.clock import SYSTEM_CLOCK, Clock
 from models import PayoutStatus
+from workflows.contracts import payouts as contract
+from workflows.contracts.payouts import RunPayoutsInput, RunPayoutsOutput
 
 
-@dataclass(frozen=True)
-class RunPayoutsInput:
-    run_key: str  # the same key again settles and pays nothing twice
-    # ISO timestamp: entries available at or before it are paid. None: the time on the
-    # application's clock when the run settles (the clock available_at was set by).
-    now: str | None = None
-
-
-@dataclass(frozen=True)
-class RunPayoutsOutput:
-    payouts: int  # settled by this run
-    paid: int  # of them, paid (the others failed, or wait to be sent by a later run)
-    amounts: dict[str, int]  # currency -> total paid by this run
-
-
-class PayoutActivities:
+class PayoutActivities(contract.PayoutActivities):
     """Steps of ``PayoutWorkflow``, built once per worker. ``provider`` defaults to the
     simulated one: real transfers (bank, Stripe Connect) are out of scope."""
 

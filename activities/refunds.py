@@ -22,17 +22,19 @@ from commerce.orders import format_money
 from commerce.payments.provider import PaymentDeclined, PaymentError, TransientPaymentError
 from commerce.payments.registry import PaymentProviders
 from core.clock import SYSTEM_CLOCK, Clock
-from models import OrderLine, Payment, RefundLine, RefundSource, RefundStatus
-from workflows.refunds import (
+from models import OrderLine, Payment, RefundLine
+from workflows.contracts import refunds as contract
+from workflows.contracts.refunds import (
     CreateRefundInput,
     ProviderRefundOutput,
     RecordRefundInput,
     RefundFacts,
-    RefundLineInput,
     RefundRef,
+    RefundSource,
+    RefundStatus,
 )
 
-__all__ = ["CreateRefundInput", "RefundActivities", "RefundLineInput", "refund_idempotency_key"]
+__all__ = ["RefundActivities", "refund_idempotency_key"]
 
 DEFAULT_COMMISSION_BP = 1000
 
@@ -51,7 +53,7 @@ def _non_retryable(error: DomainError) -> ApplicationError:
     )
 
 
-class RefundActivities:
+class RefundActivities(contract.RefundActivities):
     """Steps of ``RefundWorkflow``, and ``create_refund`` for workflows that decide on one."""
 
     def __init__(

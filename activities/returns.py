@@ -8,7 +8,6 @@ lock with the request key ``return:{id}``, so a retried step finds its work done
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -19,7 +18,8 @@ from commerce import orders, returns
 from commerce.errors import DomainError
 from core.clock import SYSTEM_CLOCK, Clock
 from models import ReturnRequest
-from workflows.returns import ReturnRef, ReturnState
+from workflows.contracts import returns as contract
+from workflows.contracts.returns import ReturnRef, ReturnState
 
 __all__ = ["ReturnActivities"]
 
@@ -47,7 +47,7 @@ async def _state(session: AsyncSession, request: ReturnRequest, *, now: datetime
     )
 
 
-class ReturnActivities:
+class ReturnActivities(contract.ReturnActivities):
     """Steps of ``ReturnWorkflow``, built once per worker."""
 
     def __init__(
@@ -121,12 +121,3 @@ class ReturnActivities:
         async with self._sessionmaker.begin() as session:
             request = await returns.complete(session, return_id=return_id)
             return await _state(session, request, now=self._clock.now())
-
-    def all(self) -> list[Callable[..., object]]:
-        """Every activity of the class, for the worker's registry."""
-        return [
-            self.read_return,
-            self.auto_approve_return,
-            self.create_return_refund,
-            self.complete_return,
-        ]

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -13,51 +12,24 @@ from temporalio import activity
 
 from commerce import orders, refunds, shipments
 from core.clock import SYSTEM_CLOCK, Clock
-from models import OrderStatus, Refund, RefundSource, Shipment, ShipmentStatus, Vendor
+from models import Refund, Shipment, Vendor
+from workflows.contracts import shipments as contract
+from workflows.contracts.orders import OrderStatus
+from workflows.contracts.refunds import RefundSource
+from workflows.contracts.shipments import (
+    CompletionInput,
+    CompletionOutput,
+    OpenShipmentInput,
+    ShipmentRef,
+    ShipmentState,
+    ShipmentStatus,
+    UnacceptedOutput,
+)
 
 
-@dataclass(frozen=True)
-class OpenShipmentInput:
-    order_id: str
-    vendor_id: str
-    accept_within_s: float
+class ShipmentActivities(contract.ShipmentActivities):
+    """Steps of ``ShipmentWorkflow`` and the order's end, built once per worker."""
 
-
-@dataclass(frozen=True)
-class ShipmentRef:
-    order_id: str
-    vendor_id: str
-
-
-@dataclass(frozen=True)
-class ShipmentState:
-    status: str
-    accept_by: str  # ISO 8601
-    shipped: bool
-    # Seconds until accept_by, by the application's clock when read (None in histories
-    # recorded before it existed: the workflow then measures with its own clock).
-    accept_in_s: float | None = None
-
-
-@dataclass(frozen=True)
-class UnacceptedOutput:
-    cancelled: bool
-    refund_id: str | None
-
-
-@dataclass(frozen=True)
-class CompletionInput:
-    order_id: str
-
-
-@dataclass(frozen=True)
-class CompletionOutput:
-    complete_at: str | None  # ISO 8601; None: nothing was delivered
-    # Seconds until complete_at by the application's clock (None in older histories).
-    complete_in_s: float | None = None
-
-
-class ShipmentActivities:
     def __init__(
         self, sessionmaker: async_sessionmaker[AsyncSession], *, clock: Clock = SYSTEM_CLOCK
     ) -> None:

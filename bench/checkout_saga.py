@@ -613,7 +613,7 @@ async def count_history(platform: Platform, outcome: Outcome) -> dict[str, int]:
     from temporalio.api.enums.v1 import EventType
     from temporalio.client import Client
 
-    from workflows.order_types import order_workflow_id
+    from workflows.contracts.orders import order_workflow_id
 
     client = await Client.connect(platform.temporal_address)
     counts = {"activities": 0, "workflow tasks": 0, "children": 0, "events": 0}

@@ -243,7 +243,8 @@ async def _seed_through_workflow(settings: Settings) -> Any:
     from temporalio.common import WorkflowIDConflictPolicy
 
     from core import temporal
-    from workflows.demo import SeedDemoCatalogWorkflow, SeedDemoWorkflowInput
+    from workflows.contracts.demo import SeedDemoWorkflowInput
+    from workflows.demo import SeedDemoCatalogWorkflow
 
     client = await temporal.connect(settings)
     return await client.execute_workflow(

@@ -71,14 +71,14 @@ from models import (
     UserStatus,
     Vendor,
 )
-from workflows.disputes import (
+from workflows.contracts.disputes import (
     DISPUTE_WORKFLOW,
     OUTCOME_SIGNAL,
     DisputeOutcome,
     DisputeWorkflowInput,
     dispute_workflow_id,
 )
-from workflows.search_attributes import ORDER_ID
+from workflows.contracts.search_attributes import ORDER_ID
 
 log = logging.getLogger("emporium.disputes")
 

@@ -197,7 +197,7 @@ async def record_sale(
     entries: list[dict[str, Any]] = []
     for part, window_days in rows:
         available_at = now + timedelta(days=window_days)
-        common = {
+        common: dict[str, Any] = {
             "vendor_id": part.vendor_id,
             "currency": order.currency,
             "available_at": available_at,
@@ -271,7 +271,7 @@ async def record_refund(
         refunded = -await _sum(session, *of_part, LedgerEntry.kind == LedgerKind.REFUND)
         given_back = await _sum(session, *of_part, LedgerEntry.kind == LedgerKind.COMMISSION_REFUND)
         target = min(charged, commission(refunded + share, commission_bp))
-        common = {
+        common: dict[str, Any] = {
             "vendor_id": vendor_id,
             "currency": refund.currency,
             "available_at": now,

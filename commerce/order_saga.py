@@ -2,7 +2,7 @@
 and the reconciler that makes sure no stored order is left without one.
 
 Used by the API (checkout, order routes) and the worker (reconciler). Talks to workflows by
-name and through their input/output dataclasses only (workflows.order_types).
+name and through their input/output dataclasses only (workflows.contracts.orders).
 """
 
 from __future__ import annotations
@@ -33,13 +33,14 @@ from commerce import orders
 from commerce.errors import DomainError
 from core.settings import Settings
 from models import Order
-from workflows.order_types import (
+from workflows.contracts.orders import (
+    CHECKOUT_OUTCOME_UPDATE,
     ORDER_WORKFLOW,
-    CheckoutTimings,
+    STATUS_QUERY,
     OrderStatusView,
     OrderWorkflowInput,
 )
-from workflows.search_attributes import (
+from workflows.contracts.search_attributes import (
     CUSTOMER_ID,
     ORDER_CURRENCY,
     ORDER_ID,
@@ -48,6 +49,7 @@ from workflows.search_attributes import (
     PAYMENT_PROVIDER,
     VENDOR_IDS,
 )
+from workflows.contracts.timings import CheckoutTimings
 
 log = logging.getLogger("emporium.orders")
 
@@ -139,13 +141,13 @@ async def live_status(
         if wait_s > 0:
             try:
                 return await asyncio.wait_for(
-                    workflow.execute_update("checkout_outcome", result_type=OrderStatusView),
+                    workflow.execute_update(CHECKOUT_OUTCOME_UPDATE, result_type=OrderStatusView),
                     timeout=wait_s,
                 )
             except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
                 pass  # not settled yet: answer with the state as it is
         return await asyncio.wait_for(
-            workflow.query("status", result_type=OrderStatusView), timeout=5.0
+            workflow.query(STATUS_QUERY, result_type=OrderStatusView), timeout=5.0
         )
     except (
         RPCError,

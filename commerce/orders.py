@@ -42,28 +42,13 @@ from models import (
     SavedPaymentMethod,
     Variant,
 )
+from workflows.contracts.orders import PROGRESSION
 
 MAX_IDEMPOTENCY_KEY = 200
 
+
 #: Statuses an order moves through, in order; a conditional update never goes back along it.
 #: ``payment_failed`` and ``cancelled`` are ends reachable from any status before shipping.
-PROGRESSION: tuple[OrderStatus, ...] = (
-    OrderStatus.PENDING,
-    OrderStatus.AWAITING_PAYMENT,
-    OrderStatus.CONFIRMED,
-    OrderStatus.PARTIALLY_SHIPPED,
-    OrderStatus.SHIPPED,
-    OrderStatus.DELIVERED,
-    OrderStatus.COMPLETED,
-)
-CANCELLABLE: frozenset[OrderStatus] = frozenset(
-    {OrderStatus.PENDING, OrderStatus.AWAITING_PAYMENT, OrderStatus.CONFIRMED}
-)
-FINAL: frozenset[OrderStatus] = frozenset(
-    {OrderStatus.CANCELLED, OrderStatus.PAYMENT_FAILED, OrderStatus.COMPLETED}
-)
-
-
 class IdempotencyKeyReused(DomainError):
     status, code, title = 422, "idempotency_key_reused", "Idempotency-Key used for another request"
 

@@ -26,11 +26,9 @@ from temporalio.client import (
 
 from commerce.order_saga import timings
 from core.settings import Settings
-from workflows.payouts import PAYOUT_WORKFLOW, PayoutWorkflowInput
+from workflows.contracts.payouts import PAYOUT_SCHEDULE_ID, PAYOUT_WORKFLOW, PayoutWorkflowInput
 
 log = logging.getLogger("emporium.payouts")
-
-PAYOUT_SCHEDULE_ID = "payouts"
 
 
 def payout_schedule(settings: Settings) -> Schedule:

@@ -26,8 +26,8 @@ from commerce.errors import DomainError
 from commerce.order_saga import timings
 from core.settings import Settings
 from models import RefundSource
-from workflows.refunds import REFUND_WORKFLOW, RefundWorkflowInput, refund_workflow_id
-from workflows.search_attributes import ORDER_ID
+from workflows.contracts.refunds import REFUND_WORKFLOW, RefundWorkflowInput, refund_workflow_id
+from workflows.contracts.search_attributes import ORDER_ID
 
 log = logging.getLogger("emporium.refunds")
 

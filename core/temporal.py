@@ -15,7 +15,7 @@ from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.settings import Settings
-from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
+from workflows.contracts.search_attributes import ALL_SEARCH_ATTRIBUTES
 
 log = logging.getLogger(__name__)
 

@@ -26,19 +26,12 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, Timestamps, UUIDPrimaryKey, pg_enum
+from workflows.contracts.disputes import DisputeStatus
+from workflows.contracts.refunds import RefundSource, RefundStatus
+from workflows.contracts.returns import ReturnStatus
+from workflows.contracts.shipments import ShipmentStatus
 
 # --- shipments ---------------------------------------------------------------------------------
-
-
-class ShipmentStatus(enum.StrEnum):
-    AWAITING_ACCEPTANCE = "awaiting_acceptance"  # the vendor has been notified
-    ACCEPTED = "accepted"  # the vendor will ship it
-    LABEL_CREATED = "label_created"  # a carrier label / tracking number exists
-    IN_TRANSIT = "in_transit"
-    OUT_FOR_DELIVERY = "out_for_delivery"
-    DELIVERED = "delivered"
-    EXCEPTION = "exception"  # the carrier reports a problem; may go on to be delivered
-    CANCELLED = "cancelled"  # not accepted in time, or every line cancelled
 
 
 class Shipment(UUIDPrimaryKey, Timestamps, Base):
@@ -93,20 +86,6 @@ class ShipmentEvent(Base):
 
 
 # --- refunds -----------------------------------------------------------------------------------
-
-
-class RefundStatus(enum.StrEnum):
-    PENDING = "pending"  # counted against the payment, not yet confirmed by the provider
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"  # the provider refused for good; the amount is available again
-
-
-class RefundSource(enum.StrEnum):
-    CANCELLATION = "cancellation"  # the shopper cancelled unshipped lines
-    VENDOR_CANCELLATION = "vendor_cancellation"  # the vendor cannot fulfil lines
-    UNACCEPTED = "unaccepted"  # the vendor missed the acceptance deadline
-    RETURN = "return"
-    GOODWILL = "goodwill"  # an admin's decision
 
 
 class Refund(UUIDPrimaryKey, Timestamps, Base):
@@ -169,15 +148,6 @@ class RefundLine(Base):
 # --- returns -----------------------------------------------------------------------------------
 
 
-class ReturnStatus(enum.StrEnum):
-    REQUESTED = "requested"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    RECEIVED = "received"
-    REFUNDED = "refunded"  # inspected, refund issued
-    CANCELLED = "cancelled"  # withdrawn by the shopper before it was received
-
-
 class ReturnRequest(UUIDPrimaryKey, Timestamps, Base):
     """An RMA: delivered lines going back to one vendor. Workflow ``return:{id}``."""
 
@@ -217,12 +187,6 @@ class ReturnLine(Base):
 
 
 # --- disputes ----------------------------------------------------------------------------------
-
-
-class DisputeStatus(enum.StrEnum):
-    OPEN = "open"
-    WON = "won"
-    LOST = "lost"
 
 
 class Dispute(UUIDPrimaryKey, Timestamps, Base):

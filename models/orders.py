@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import uuid
 from datetime import date, datetime
 from typing import Any
@@ -26,28 +25,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, Timestamps, UUIDPrimaryKey, pg_enum
-
-
-class OrderStatus(enum.StrEnum):
-    PENDING = "pending"  # placed, inventory being reserved
-    AWAITING_PAYMENT = "awaiting_payment"  # waiting for authorization / customer action
-    CONFIRMED = "confirmed"  # paid (captured), stock committed
-    PAYMENT_FAILED = "payment_failed"
-    CANCELLED = "cancelled"
-    PARTIALLY_SHIPPED = "partially_shipped"
-    SHIPPED = "shipped"
-    DELIVERED = "delivered"
-    COMPLETED = "completed"
-
-
-class PaymentStatus(enum.StrEnum):
-    PENDING = "pending"
-    REQUIRES_ACTION = "requires_action"
-    AUTHORIZED = "authorized"
-    CAPTURED = "captured"
-    VOIDED = "voided"
-    DECLINED = "declined"
-    FAILED = "failed"
+from workflows.contracts.orders import OrderStatus, PaymentStatus
 
 
 class Order(UUIDPrimaryKey, Timestamps, Base):

@@ -37,7 +37,7 @@ from core import database
 from core.settings import TEMPORAL_DEV_DYNAMIC_CONFIG, Settings, load_settings
 from models.migrate import upgrade_engine
 from workers.registry import Dependencies, build_worker
-from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
+from workflows.contracts.search_attributes import ALL_SEARCH_ATTRIBUTES
 
 # Fixture modules for the outside world's test servers (SMTP, OpenID Connect provider).
 pytest_plugins = ["tests.smtp_server", "tests.oidc_server"]

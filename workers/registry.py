@@ -81,36 +81,34 @@ def activities(deps: Dependencies) -> list[Callable[..., object]]:
         clock=deps.clock,
     )
     return [
-        demo.seed_demo_catalog,
-        orders.reserve_inventory,
-        orders.commit_inventory,
-        orders.restore_inventory,
-        orders.release_promotions,
-        orders.set_order_status,
-        orders.confirm_order,
-        orders.close_order,
-        orders.authorize_payment,
-        orders.authorize_approved,
-        orders.record_payment_outcome,
-        orders.capture_payment,
-        orders.compensate_payment,
-        orders.notify_vendor,
-        shipping.open_shipment,
-        shipping.shipment_state,
-        shipping.cancel_unaccepted,
-        shipping.cancel_unshipped_parts,
-        shipping.completion_date,
-        shipping.complete_order,
-        refunds.create_refund,
-        refunds.describe_refund,
-        refunds.refund_at_provider,
-        refunds.restock_refund,
-        refunds.record_refund_in_ledger,
-        refunds.issue_refund_credit_notes,
-        refunds.notify_refund_issued,
-        *ReturnActivities(deps.sessionmaker, clock=deps.clock).all(),
-        *DisputeActivities(deps.sessionmaker, clock=deps.clock).all(),
-        PayoutActivities(deps.sessionmaker, clock=deps.clock).run_payouts,
+        step
+        for implementation in (
+            demo,
+            orders,
+            shipping,
+            refunds,
+            ReturnActivities(deps.sessionmaker, clock=deps.clock),
+            DisputeActivities(deps.sessionmaker, clock=deps.clock),
+            PayoutActivities(deps.sessionmaker, clock=deps.clock),
+        )
+        for step in steps_of(implementation)
+    ]
+
+
+def steps_of(implementation: object) -> list[Callable[..., object]]:
+    """The activities of an implementation: every method its contract (the class of
+    ``workflows.contracts`` it implements) declares, bound to the instance."""
+    contracts = [
+        base
+        for base in type(implementation).__mro__
+        if base.__module__.startswith("workflows.contracts.")
+    ]
+    if len(contracts) != 1:
+        raise TypeError(f"{type(implementation).__name__} implements no one activity contract")
+    return [
+        getattr(implementation, name)
+        for name, member in vars(contracts[0]).items()
+        if hasattr(member, "__temporal_activity_definition")
     ]
 
 

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.demo import DemoActivities, SeedDemoCatalogInput, SeedDemoCatalogOutput
+    from workflows.contracts.demo import (
+        SEED_DEMO_CATALOG_WORKFLOW,
+        DemoActivities,
+        SeedDemoCatalogInput,
+        SeedDemoCatalogOutput,
+        SeedDemoWorkflowInput,
+    )
 
 
-@dataclass(frozen=True)
-class SeedDemoWorkflowInput:
-    activity_timeout_s: float = 60.0
-
-
-@workflow.defn
+@workflow.defn(name=SEED_DEMO_CATALOG_WORKFLOW)
 class SeedDemoCatalogWorkflow:
     """Load the demo catalog into an empty platform; a no-op if it is already there."""
 

@@ -13,44 +13,58 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.orders import (
-        AuthorizationOutput,
+    from workflows.contracts.orders import (
+        CANCEL_UPDATE,
+        CANCELLABLE,
+        CHECKOUT_OUTCOME_UPDATE,
+        COMPENSATING,
+        FINAL,
+        PAYMENT_EVENT_SIGNAL,
+        RETRY_PAYMENT_UPDATE,
+        SHIPMENT_SHIPPED_SIGNAL,
+        SHOPPER_RETURNED_UPDATE,
+        STATUS_QUERY,
         AuthorizePaymentInput,
+        CancelOrderRequest,
+        CancelOrderResult,
         CloseOrderInput,
         CompensatePaymentInput,
         OrderActivities,
         OrderRef,
-        PaymentOutcomeInput,
-        PaymentRef,
-        SetOrderStatusInput,
-    )
-    from activities.shipments import CompletionInput, CompletionOutput, ShipmentActivities
-    from workflows.order_types import (
-        PAYMENT_EVENT_SIGNAL,
-        CancelOrderRequest,
-        CancelOrderResult,
+        OrderStatus,
         OrderStatusView,
         OrderWorkflowInput,
         PaymentEventSignal,
+        PaymentOutcomeInput,
+        PaymentRef,
+        PaymentStatus,
         PaymentView,
         RetryPaymentRequest,
+        SetOrderStatusInput,
+    )
+    from workflows.contracts.search_attributes import ORDER_STATUS, PAYMENT_PROVIDER
+    from workflows.contracts.shipments import (
+        CompletionInput,
+        ShipmentActivities,
+        ShipmentStatus,
+        ShipmentWorkflowInput,
         shipment_workflow_id,
     )
-    from workflows.search_attributes import ORDER_STATUS, PAYMENT_PROVIDER
-    from workflows.shipments import ShipmentWorkflow, ShipmentWorkflowInput
+    from workflows.shipments import ShipmentWorkflow
 
-#: Statuses from which a shopper or admin may still cancel (nothing has shipped).
-_CANCELLABLE = frozenset({"pending", "awaiting_payment", "confirmed"})
-_FINAL = frozenset({"cancelled", "payment_failed", "completed"})
 #: Payment outcomes the shopper has to act on, or that end an attempt.
-_SETTLED_PAYMENT = frozenset({"requires_action", "declined", "failed"})
+_SETTLED_PAYMENT = frozenset(
+    {PaymentStatus.REQUIRES_ACTION, PaymentStatus.DECLINED, PaymentStatus.FAILED}
+)
+
+P = TypeVar("P")
+R = TypeVar("R")
 
 
 class _Abort(Exception):
@@ -80,7 +94,7 @@ class OrderWorkflow:
     def __init__(self, params: OrderWorkflowInput) -> None:
         self._params = params
         self._timings = params.timings
-        self._status = "pending"
+        self._status: str = OrderStatus.PENDING
         self._payment: PaymentView | None = None
         self._attempt = 0
         self._deadline: str | None = None
@@ -93,7 +107,7 @@ class OrderWorkflow:
         self._seen_events: set[str] = set()
         self._payment_ids: set[str] = set()
         self._shipped_vendors: set[str] = set()
-        self._compensations: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
+        self._compensations: list[tuple[str, Callable[[], Awaitable[object]]]] = []
         self._problems: list[str] = []
         # Attempts whose outcome at the provider is unknown (its answer never came): whatever
         # they may hold is released once another attempt has paid.
@@ -103,7 +117,7 @@ class OrderWorkflow:
 
     # --- handlers -----------------------------------------------------------------------
 
-    @workflow.query
+    @workflow.query(name=STATUS_QUERY)
     def status(self) -> OrderStatusView:
         return self._view()
 
@@ -116,18 +130,18 @@ class OrderWorkflow:
         self._seen_events.add(event.event_id)
         self._events.append(event)
 
-    @workflow.signal
+    @workflow.signal(name=SHIPMENT_SHIPPED_SIGNAL)
     def shipment_shipped(self, vendor_id: str) -> None:
         self._shipped_vendors.add(vendor_id)
 
-    @workflow.update
+    @workflow.update(name=CHECKOUT_OUTCOME_UPDATE)
     async def checkout_outcome(self) -> OrderStatusView:
         """Wait until the first payment outcome is known (or the order ended), for
         ``POST /checkout`` to answer with it."""
         await workflow.wait_condition(self._settled)
         return self._view()
 
-    @workflow.update
+    @workflow.update(name=RETRY_PAYMENT_UPDATE)
     async def retry_payment(self, request: RetryPaymentRequest) -> OrderStatusView:
         """Pay again after a decline; answers with the new attempt's outcome."""
         attempt = self._attempt
@@ -146,7 +160,7 @@ class OrderWorkflow:
         if not request.payment_token:
             raise ApplicationError("A payment token is required.", type="InvalidPayment")
 
-    @workflow.update
+    @workflow.update(name=SHOPPER_RETURNED_UPDATE)
     async def shopper_returned(self) -> OrderStatusView:
         """The shopper is back from the provider's approval page (PayPal): go on as if the
         provider's ``approved`` webhook had come (authorizing verifies it), and answer with
@@ -164,7 +178,7 @@ class OrderWorkflow:
         await workflow.wait_condition(
             lambda: (
                 self._attempt != attempt
-                or self._status in _FINAL
+                or self._status in FINAL
                 or (
                     (self._payment is not None and self._payment.status != "requires_action")
                     and self._settled()
@@ -187,34 +201,35 @@ class OrderWorkflow:
                 type="NotAwaitingApproval",
             )
 
-    @workflow.update
+    @workflow.update(name=CANCEL_UPDATE)
     async def cancel(self, request: CancelOrderRequest) -> CancelOrderResult:
         """Cancel before shipping: the compensations run, and this answers when they have.
         Once the vendors have their parts, the database decides whether one has shipped
         (a part may have shipped before its workflow told this one)."""
         if (
-            self._status == "confirmed"
+            self._status == OrderStatus.CONFIRMED
             and self._parts_started
             and workflow.patched("cancel-checks-shipped-parts")
         ):
             self._cancelling = True
             try:
                 allowed = await self._run(
-                    "cancel_unshipped_parts", CompletionInput(self._params.order_id)
+                    ShipmentActivities.cancel_unshipped_parts,
+                    CompletionInput(self._params.order_id),
                 )
             finally:
                 self._cancelling = False
             if not allowed:
                 return CancelOrderResult(accepted=False, status=self._status)
         self._cancel = request
-        await workflow.wait_condition(lambda: self._status in _FINAL)
+        await workflow.wait_condition(lambda: self._status in FINAL)
         return CancelOrderResult(accepted=True, status=self._status)
 
     @cancel.validator
     def _validate_cancel(self, request: CancelOrderRequest) -> None:
         if self._cancel is not None or self._cancelling:
             raise ApplicationError("The order is already being cancelled.", type="NotCancellable")
-        if self._status not in _CANCELLABLE or self._shipped_vendors:
+        if self._status not in CANCELLABLE or self._shipped_vendors:
             raise ApplicationError(
                 f"An order that is {self._status} cannot be cancelled.", type="NotCancellable"
             )
@@ -231,11 +246,15 @@ class OrderWorkflow:
             # A step failed for good (e.g. the reserved stock was lost): nothing else will
             # make it succeed, so undo everything rather than leave the order half-done.
             workflow.logger.error("order step failed for good", extra={"error": str(error)})
-            await self._unwind("cancelled", f"failed_{_error_type(error) or 'step'}".lower())
+            await self._unwind(
+                OrderStatus.CANCELLED, f"failed_{_error_type(error) or 'step'}".lower()
+            )
         except asyncio.CancelledError:
             # Cancelled from outside (operations, in the Temporal UI): undo, then end cancelled.
             await asyncio.shield(
-                asyncio.ensure_future(self._unwind("cancelled", "cancelled_by_operations"))
+                asyncio.ensure_future(
+                    self._unwind(OrderStatus.CANCELLED, "cancelled_by_operations")
+                )
             )
             raise
         return self._view()
@@ -245,41 +264,47 @@ class OrderWorkflow:
         deadline = self._deadline_at
         self._deadline = deadline.isoformat()
         # Promotion uses were counted when the order was placed: give them back on unwind.
-        self._compensate("release promotion uses", self._activity_call("release_promotions", order))
-        self._compensate("restore inventory", self._activity_call("restore_inventory", order))
+        self._compensate(
+            "release promotion uses", self._activity_call(OrderActivities.release_promotions, order)
+        )
+        self._compensate(
+            "restore inventory", self._activity_call(OrderActivities.restore_inventory, order)
+        )
         if self._params.payment_token is None:
-            raise _Abort("cancelled", "checkout_interrupted")
+            raise _Abort(OrderStatus.CANCELLED, "checkout_interrupted")
         self._details("Reserving stock.")
         try:
-            await self._run("reserve_inventory", order)
+            await self._run(OrderActivities.reserve_inventory, order)
         except ActivityError as error:
             if _error_type(error) == "OutOfStock":
-                raise _Abort("cancelled", "out_of_stock") from None
+                raise _Abort(OrderStatus.CANCELLED, "out_of_stock") from None
             raise
         self._check_cancel()
-        await self._set_status("awaiting_payment", "awaiting_payment", "Stock reserved.")
+        await self._set_status(OrderStatus.AWAITING_PAYMENT, "awaiting_payment", "Stock reserved.")
 
         attempt = await self._pay(deadline)
         self._check_cancel()
         self._details("Capturing the payment.")
         try:
-            await self._run("capture_payment", PaymentRef(self._params.order_id, attempt))
+            await self._run(
+                OrderActivities.capture_payment, PaymentRef(self._params.order_id, attempt)
+            )
         except ActivityError as error:
             if _error_type(error) == "CaptureRefused":
-                raise _Abort("payment_failed", "capture_refused") from None
+                raise _Abort(OrderStatus.PAYMENT_FAILED, "capture_refused") from None
             raise
         self._set_payment(status="captured")
         self._check_cancel()
-        await self._run("commit_inventory", order)
+        await self._run(OrderActivities.commit_inventory, order)
         self._check_cancel()
-        await self._run("confirm_order", order)
+        await self._run(OrderActivities.confirm_order, order)
         for earlier, token in self._uncertain:
             await self._run(
-                "compensate_payment",
+                OrderActivities.compensate_payment,
                 CompensatePaymentInput(self._params.order_id, earlier, token),
                 forever=True,
             )
-        self._status = "confirmed"
+        self._status = OrderStatus.CONFIRMED
         self._deadline = None
         self._upsert_status()
         await self._ship()
@@ -297,7 +322,7 @@ class OrderWorkflow:
             self._compensate(
                 f"undo payment attempt {attempt}",
                 self._activity_call(
-                    "compensate_payment",
+                    OrderActivities.compensate_payment,
                     CompensatePaymentInput(self._params.order_id, attempt, token),
                 ),
             )
@@ -306,20 +331,20 @@ class OrderWorkflow:
             if outcome == "authorized":
                 return attempt
             if outcome == "expired":
-                raise _Abort("payment_failed", "payment_window_expired")
+                raise _Abort(OrderStatus.PAYMENT_FAILED, "payment_window_expired")
             if outcome == "cancelled":
-                raise _Abort("cancelled", self._cancel_reason_text())
+                raise _Abort(OrderStatus.CANCELLED, self._cancel_reason_text())
             # Declined: the shopper may pay again, another way, within the window.
             if attempt >= self._timings.max_payment_attempts:
-                raise _Abort("payment_failed", "payment_declined")
+                raise _Abort(OrderStatus.PAYMENT_FAILED, "payment_declined")
             self._awaiting_retry = True
             self._details("Payment declined; waiting for the shopper to try again.")
             got = await self._wait(lambda: self._retry is not None, deadline)
             self._awaiting_retry = False
             if got == "cancelled":
-                raise _Abort("cancelled", self._cancel_reason_text())
+                raise _Abort(OrderStatus.CANCELLED, self._cancel_reason_text())
             if got == "expired":
-                raise _Abort("payment_failed", "payment_window_expired")
+                raise _Abort(OrderStatus.PAYMENT_FAILED, "payment_window_expired")
             assert self._retry is not None
             provider, token = self._retry.payment_provider, self._retry.payment_token
             self._retry = None
@@ -327,8 +352,8 @@ class OrderWorkflow:
     async def _authorize(self, attempt: int, provider: str, token: str) -> str:
         """authorized | declined | expired | cancelled, for one attempt."""
         try:
-            result: AuthorizationOutput = await self._run(
-                "authorize_payment",
+            result = await self._run(
+                OrderActivities.authorize_payment,
                 AuthorizePaymentInput(self._params.order_id, attempt, provider, token),
                 payment=True,
             )
@@ -364,8 +389,10 @@ class OrderWorkflow:
         news = self._news()
         if news == "approved":
             try:
-                approved: AuthorizationOutput = await self._run(
-                    "authorize_approved", PaymentRef(self._params.order_id, attempt), payment=True
+                approved = await self._run(
+                    OrderActivities.authorize_approved,
+                    PaymentRef(self._params.order_id, attempt),
+                    payment=True,
                 )
             except ActivityError as error:
                 self._set_payment(status="failed", decline_code=_error_type(error) or "unavailable")
@@ -378,13 +405,13 @@ class OrderWorkflow:
             return "declined"
         if news == "authorized":
             await self._run(
-                "record_payment_outcome",
+                OrderActivities.record_payment_outcome,
                 PaymentOutcomeInput(self._params.order_id, attempt, "authorized"),
             )
             self._set_payment(status="authorized", client_secret=None)
             return "authorized"
         await self._run(
-            "record_payment_outcome",
+            OrderActivities.record_payment_outcome,
             PaymentOutcomeInput(self._params.order_id, attempt, "declined", "challenge_failed"),
         )
         self._set_payment(status="declined", decline_code="challenge_failed", client_secret=None)
@@ -418,22 +445,22 @@ class OrderWorkflow:
                 handle.cancel()
             # Wait for the parts to stop (a cancelled child is an expected outcome here).
             await asyncio.gather(*handles, return_exceptions=True)
-            raise _Abort("cancelled", self._cancel_reason_text())
+            raise _Abort(OrderStatus.CANCELLED, self._cancel_reason_text())
         outcomes = [handle.result() for handle in handles]
-        if "delivered" not in outcomes:
+        if ShipmentStatus.DELIVERED not in outcomes:
             # Every part was cancelled (not accepted, or every line cancelled) and refunded.
             await self._run(
-                "close_order",
+                OrderActivities.close_order,
                 CloseOrderInput(self._params.order_id, "cancelled", "nothing_shipped", True),
             )
-            self._status = "cancelled"
+            self._status = OrderStatus.CANCELLED
             self._upsert_status()
             return
-        self._status = "delivered"
+        self._status = OrderStatus.DELIVERED
         self._upsert_status()
         # Complete once the last return window has closed (returns run on their own).
-        completion: CompletionOutput = await self._run(
-            "completion_date", CompletionInput(self._params.order_id)
+        completion = await self._run(
+            ShipmentActivities.completion_date, CompletionInput(self._params.order_id)
         )
         if completion.complete_at is not None:
             wait_s = (
@@ -446,19 +473,19 @@ class OrderWorkflow:
             self._details("Delivered; completes when the return window closes.")
             if wait_s > 0:
                 await workflow.sleep(wait_s)
-        await self._run("complete_order", CompletionInput(self._params.order_id))
-        self._status = "completed"
+        await self._run(ShipmentActivities.complete_order, CompletionInput(self._params.order_id))
+        self._status = OrderStatus.COMPLETED
         self._upsert_status()
 
     # --- compensation -------------------------------------------------------------------
 
-    def _compensate(self, label: str, step: Callable[[], Awaitable[Any]]) -> None:
+    def _compensate(self, label: str, step: Callable[[], Awaitable[object]]) -> None:
         self._compensations.append((label, step))
 
     async def _unwind(self, status: str, reason: str) -> None:
         """Run the compensations in reverse, then close the order. Each compensation is
         retried until it succeeds; one that fails for good is logged and the rest still run."""
-        self._status = "compensating"
+        self._status = COMPENSATING
         self._cancel_reason = reason
         self._details(f"Undoing the order ({reason.replace('_', ' ')}).")
         paid = False
@@ -472,7 +499,10 @@ class OrderWorkflow:
             if getattr(result, "action", None) == "refunded":
                 paid = True
         self._compensations.clear()
-        await self._run("close_order", CloseOrderInput(self._params.order_id, status, reason, paid))
+        await self._run(
+            OrderActivities.close_order,
+            CloseOrderInput(self._params.order_id, status, reason, paid),
+        )
         self._status = status
         self._deadline = None
         if self._payment is not None and self._payment.status in ("pending", "requires_action"):
@@ -482,30 +512,36 @@ class OrderWorkflow:
 
     # --- helpers ------------------------------------------------------------------------
 
-    def _activity_call(self, name: str, arg: Any) -> Callable[[], Awaitable[Any]]:
+    def _activity_call(
+        self, step: Callable[[Any, P], Awaitable[object]], arg: P
+    ) -> Callable[[], Awaitable[object]]:
         # Compensations must not give up: no attempt limit, capped backoff.
-        return lambda: self._run(name, arg, forever=True)
+        return lambda: self._run(step, arg, forever=True)
 
     async def _run(
-        self, name: str, arg: Any, *, payment: bool = False, forever: bool = False
-    ) -> Any:
+        self,
+        step: Callable[[Any, P], Awaitable[R]],
+        arg: P,
+        *,
+        payment: bool = False,
+        forever: bool = False,
+    ) -> R:
+        """Run one step. Payment calls give up after ``payment_retry_max_attempts`` (the
+        attempt then fails and the shopper may pay another way); everything else, and every
+        compensation, is retried until it succeeds or fails for good."""
         timings = self._timings
-        retry = RetryPolicy(
-            initial_interval=timedelta(seconds=timings.retry_initial_s),
-            maximum_interval=timedelta(seconds=timings.retry_max_s),
-            maximum_attempts=timings.payment_retry_max_attempts if payment and not forever else 0,
-        )
-        owner = ShipmentActivities if hasattr(ShipmentActivities, name) else OrderActivities
+        attempts = timings.payment_retry_max_attempts if payment and not forever else 0
         return await workflow.execute_activity_method(
-            getattr(owner, name),
+            step,
             arg,
-            start_to_close_timeout=timedelta(seconds=timings.activity_timeout_s),
-            retry_policy=retry,
+            start_to_close_timeout=timings.activity_timeout,
+            retry_policy=timings.retry(maximum_attempts=attempts),
         )
 
     async def _set_status(self, status: str, event: str, detail: str) -> None:
         await self._run(
-            "set_order_status", SetOrderStatusInput(self._params.order_id, status, event, detail)
+            OrderActivities.set_order_status,
+            SetOrderStatusInput(self._params.order_id, status, event, detail),
         )
         self._status = status
         self._upsert_status()
@@ -518,7 +554,7 @@ class OrderWorkflow:
 
     def _check_cancel(self) -> None:
         if self._cancel is not None:
-            raise _Abort("cancelled", self._cancel_reason_text())
+            raise _Abort(OrderStatus.CANCELLED, self._cancel_reason_text())
 
     def _cancel_reason_text(self) -> str:
         if self._cancel is None:
@@ -558,7 +594,7 @@ class OrderWorkflow:
             self._payment = replace(self._payment, **changes)
 
     def _settled(self) -> bool:
-        if self._status in _FINAL or self._status == "confirmed":
+        if self._status in FINAL or self._status == OrderStatus.CONFIRMED:
             return True
         payment = self._payment
         if payment is None or payment.status not in _SETTLED_PAYMENT:

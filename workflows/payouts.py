@@ -1,41 +1,26 @@
 """Paying vendors: one run settles and sends what each vendor may be paid.
 
 Started every ``payout_interval_s`` by the Temporal Schedule ``payouts``
-(commerce.payout_schedule), or by an admin (``POST /admin/payouts/run``).
+(commerce.payout_schedule), or by an admin (``POST /admin/payouts/run``). Deterministic code
+only; its contract is ``workflows.contracts.payouts``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
-    from activities.payouts import PayoutActivities, RunPayoutsInput, RunPayoutsOutput
-    from workflows.order_types import CheckoutTimings
-
-PAYOUT_WORKFLOW = "PayoutWorkflow"
-
-#: Set by Temporal on every workflow a schedule starts: the time it was due.
-SCHEDULED_START_TIME = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
-
-
-@dataclass(frozen=True)
-class PayoutWorkflowInput:
-    timings: CheckoutTimings = field(default_factory=CheckoutTimings)
-    # None: the run is keyed by when it was due (a schedule's action) or started.
-    run_key: str | None = None
-    # What is payable at this time (ISO 8601) is paid. A run started by hand passes the time
-    # of its request; None (a schedule's run): the application's clock when the run settles,
-    # the clock that made the entries available, not the Temporal server's.
-    as_of: str | None = None
-
-
-def run_key_for(when: datetime) -> str:
-    """``payouts:2026-11-30T12:00:00Z``: a run's time, to the second, names it."""
-    return "payouts:" + when.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    from workflows.contracts.payouts import (
+        PAYOUT_WORKFLOW,
+        SCHEDULED_START_TIME,
+        PayoutActivities,
+        PayoutWorkflowInput,
+        RunPayoutsInput,
+        RunPayoutsOutput,
+        run_key_for,
+    )
 
 
 @workflow.defn(name=PAYOUT_WORKFLOW)
@@ -62,9 +47,6 @@ class PayoutWorkflow:
             PayoutActivities.run_payouts,
             RunPayoutsInput(run_key=params.run_key or run_key_for(due), now=params.as_of),
             # One run sends many transfers: more time than a single step.
-            start_to_close_timeout=timedelta(seconds=timings.activity_timeout_s * 10),
-            retry_policy=RetryPolicy(
-                initial_interval=timedelta(seconds=timings.retry_initial_s),
-                maximum_interval=timedelta(seconds=timings.retry_max_s),
-            ),
+            start_to_close_timeout=timings.activity_timeout * 10,
+            retry_policy=timings.retry(),
         )

@@ -7,115 +7,37 @@ timeout) the provider refunds once; then it puts units back in stock, debits the
 ledger, issues the credit notes and tells the shopper. A provider's refusal for good ends the
 refund ``failed`` with its amount available again.
 
-Deterministic code only. Activities are called by name with the dataclasses below, so this
-module imports nothing with I/O and the API and other workflows can import its types.
+Deterministic code only; its contract is ``workflows.contracts.refunds``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.order_types import CheckoutTimings
-    from workflows.search_attributes import ORDER_ID
+    from workflows.contracts.refunds import (
+        PROGRESS_QUERY,
+        REFUND_WORKFLOW,
+        RecordRefundInput,
+        RefundActivities,
+        RefundProgress,
+        RefundRef,
+        RefundStatus,
+        RefundWorkflowInput,
+        RefundWorkflowResult,
+        refund_workflow_id,
+    )
+    from workflows.contracts.search_attributes import ORDER_ID
+    from workflows.contracts.timings import CheckoutTimings
 
-REFUND_WORKFLOW = "RefundWorkflow"
-
-
-def refund_workflow_id(refund_id: str) -> str:
-    return f"refund:{refund_id}"
-
-
-# --- in and out ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RefundWorkflowInput:
-    refund_id: str
-    timings: CheckoutTimings = field(default_factory=CheckoutTimings)
-    # The platform's commission in basis points (given back on what is refunded); None: the
-    # worker's setting (``platform_commission_bp``).
-    commission_bp: int | None = None
-
-
-@dataclass(frozen=True)
-class RefundWorkflowResult:
-    refund_id: str
-    status: str  # succeeded | failed
-    amount: int
-    currency: str
-    provider_refund_id: str | None = None
-    failure_reason: str | None = None
-
-
-@dataclass(frozen=True)
-class RefundLineInput:
-    order_line_id: str
-    quantity: int
-
-
-@dataclass(frozen=True)
-class CreateRefundInput:
-    """A refund another workflow decides on (a vendor missed its deadline, a return came
-    back); ``request_key`` makes a retried activity find the refund it created."""
-
-    order_id: str
-    source: str  # models.RefundSource value
-    reason: str
-    lines: list[RefundLineInput] = field(default_factory=list)
-    amount: int | None = None
-    vendor_id: str | None = None
-    restock: bool = False
-    request_key: str | None = None
-    requested_by: str | None = None
-
-
-@dataclass(frozen=True)
-class RefundRef:
-    refund_id: str
-
-
-@dataclass(frozen=True)
-class RefundFacts:
-    """What the workflow needs to know about its refund."""
-
-    refund_id: str
-    order_id: str
-    status: str  # pending | succeeded | failed
-    amount: int
-    currency: str
-    amount_text: str  # "12.00 EUR"
-    restock: bool
-
-
-@dataclass(frozen=True)
-class ProviderRefundOutput:
-    status: str  # succeeded | failed
-    provider_refund_id: str | None = None
-    failure_reason: str | None = None
-
-
-@dataclass(frozen=True)
-class RecordRefundInput:
-    refund_id: str
-    commission_bp: int | None = None
-
-
-@dataclass(frozen=True)
-class RefundProgress:
-    """The ``progress`` query: where the refund is now."""
-
-    refund_id: str
-    step: str  # starting | refunding | restocking | ledger | credit_note | notifying | done
-    status: str  # pending | succeeded | failed
-
-
-# --- the workflow --------------------------------------------------------------------------
+P = TypeVar("P")
+R = TypeVar("R")
 
 
 @workflow.defn(name=REFUND_WORKFLOW)
@@ -130,9 +52,9 @@ class RefundWorkflow:
     def __init__(self) -> None:
         self._refund_id = ""
         self._step = "starting"
-        self._status = "pending"
+        self._status: str = RefundStatus.PENDING
 
-    @workflow.query
+    @workflow.query(name=PROGRESS_QUERY)
     def progress(self) -> RefundProgress:
         return RefundProgress(refund_id=self._refund_id, step=self._step, status=self._status)
 
@@ -141,15 +63,13 @@ class RefundWorkflow:
         self._refund_id = params.refund_id
         timings = params.timings
         ref = RefundRef(params.refund_id)
-        facts: RefundFacts = await self._run("describe_refund", ref, RefundFacts, timings)
+        facts = await _step(RefundActivities.describe_refund, ref, timings)
         if workflow.info().typed_search_attributes.get(ORDER_ID) is None:
             # Started as a child without it: operations still find refunds by order.
             workflow.upsert_search_attributes([ORDER_ID.value_set(facts.order_id)])
 
         self._at("refunding", f"Refunding {facts.amount_text} at the payment provider.")
-        outcome: ProviderRefundOutput = await self._run(
-            "refund_at_provider", ref, ProviderRefundOutput, timings
-        )
+        outcome = await _step(RefundActivities.refund_at_provider, ref, timings)
         result = RefundWorkflowResult(
             refund_id=params.refund_id,
             status=outcome.status,
@@ -159,7 +79,7 @@ class RefundWorkflow:
             failure_reason=outcome.failure_reason,
         )
         self._status = outcome.status
-        if outcome.status != "succeeded":
+        if outcome.status != RefundStatus.SUCCEEDED:
             self._at(
                 "done",
                 f"The provider refused the refund ({outcome.failure_reason}); "
@@ -169,18 +89,17 @@ class RefundWorkflow:
 
         if facts.restock:
             self._at("restocking", "Putting the refunded units back in stock.")
-            await self._run("restock_refund", ref, int, timings)
+            await _step(RefundActivities.restock_refund, ref, timings)
         self._at("ledger", "Debiting the vendors' ledger.")
-        await self._run(
-            "record_refund_in_ledger",
+        await _step(
+            RefundActivities.record_refund_in_ledger,
             RecordRefundInput(params.refund_id, params.commission_bp),
-            int,
             timings,
         )
         self._at("credit_note", "Issuing the credit notes.")
-        await self._run("issue_refund_credit_notes", ref, int, timings)
+        await _step(RefundActivities.issue_refund_credit_notes, ref, timings)
         self._at("notifying", "Telling the shopper.")
-        await self._run("notify_refund_issued", ref, bool, timings)
+        await _step(RefundActivities.notify_refund_issued, ref, timings)
         self._at("done", f"{facts.amount_text} refunded.")
         return result
 
@@ -188,17 +107,29 @@ class RefundWorkflow:
         self._step = step
         workflow.set_current_details(details)
 
-    async def _run(self, name: str, arg: Any, result_type: type, timings: CheckoutTimings) -> Any:
-        # No attempt limit: a refund half done (money back, ledger not debited) must not be
-        # abandoned; backoff is capped so a recovered dependency is noticed soon.
-        return await workflow.execute_activity(
-            name,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=timedelta(seconds=timings.activity_timeout_s),
-            retry_policy=RetryPolicy(
-                initial_interval=timedelta(seconds=timings.retry_initial_s),
-                maximum_interval=timedelta(seconds=timings.retry_max_s),
-                maximum_attempts=0,
-            ),
+
+async def _step(step: Callable[[Any, P], Awaitable[R]], arg: P, timings: CheckoutTimings) -> R:
+    # No attempt limit: a refund half done (money back, ledger not debited) must not be
+    # abandoned; backoff is capped so a recovered dependency is noticed soon.
+    return await workflow.execute_activity_method(
+        step,
+        arg,
+        start_to_close_timeout=timings.activity_timeout,
+        retry_policy=timings.retry(),
+    )
+
+
+async def run_refund(params: RefundWorkflowInput) -> RefundWorkflowResult | None:
+    """Run a refund another workflow decided on as its child, and wait for it. The one way
+    workflows start refunds: ``refund:{refund_id}``, and abandoned (not cancelled) when the
+    parent ends, since money that started moving finishes moving. None when that refund's
+    workflow had been started already (by operations, or an earlier run of the parent): its
+    outcome is then read from the database by whoever needs it."""
+    with contextlib.suppress(WorkflowAlreadyStartedError):
+        return await workflow.execute_child_workflow(
+            RefundWorkflow.run,
+            params,
+            id=refund_workflow_id(params.refund_id),
+            parent_close_policy=ParentClosePolicy.ABANDON,
         )
+    return None

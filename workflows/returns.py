@@ -8,90 +8,38 @@ conditional update too, so a decision at the same moment is settled by the datab
 once the parcel is received it has the refund created (the lines' share, restocked) and runs
 ``RefundWorkflow`` as a child, then marks the return refunded.
 
-Deterministic code only. Activities are called by name with the dataclasses below, so this
-module imports nothing with I/O and the API can import its types to start and signal it.
+Deterministic code only; its contract is ``workflows.contracts.returns``.
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
-from temporalio.workflow import ParentClosePolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.order_types import CheckoutTimings
-    from workflows.refunds import (
-        REFUND_WORKFLOW,
-        RefundWorkflowInput,
-        RefundWorkflowResult,
-        refund_workflow_id,
+    from workflows.contracts.refunds import RefundStatus, RefundWorkflowInput
+    from workflows.contracts.returns import (
+        NOT_REFUNDABLE,
+        PROGRESS_QUERY,
+        RETURN_CHANGED_SIGNAL,
+        RETURN_WORKFLOW,
+        ReturnActivities,
+        ReturnProgress,
+        ReturnRef,
+        ReturnState,
+        ReturnStatus,
+        ReturnWorkflowInput,
+        ReturnWorkflowResult,
     )
+    from workflows.refunds import run_refund
 
-RETURN_WORKFLOW = "ReturnWorkflow"
-RETURN_CHANGED_SIGNAL = "return_changed"
-
-
-def return_workflow_id(return_id: str) -> str:
-    return f"return:{return_id}"
-
-
-# --- in and out ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReturnWorkflowInput:
-    return_id: str
-    respond_by: str  # ISO 8601 with its offset: when the return is approved automatically
-    timings: CheckoutTimings = field(default_factory=CheckoutTimings)
-    # How often the state is re-read without a nudge (a nudge lost while Temporal was away).
-    recheck_s: float = 3600.0
-    # Handed to the refund (commission given back); None: the worker's setting.
-    commission_bp: int | None = None
-
-
-@dataclass(frozen=True)
-class ReturnRef:
-    return_id: str
-
-
-@dataclass(frozen=True)
-class ReturnState:
-    """The return as stored: ``status`` is a models.ReturnStatus value."""
-
-    return_id: str
-    status: str
-    refund_id: str | None = None
-    refund_status: str | None = None  # pending | succeeded | failed
-    auto_approved: bool = False
-    # Seconds until respond_by, by the application's clock when read (None in histories
-    # recorded before it existed: the workflow then measures with its own clock).
-    respond_in_s: float | None = None
-
-
-@dataclass(frozen=True)
-class ReturnWorkflowResult:
-    return_id: str
-    status: str  # rejected | cancelled | refunded | received (its refund failed or was refused)
-    refund_id: str | None = None
-    auto_approved: bool = False
-
-
-@dataclass(frozen=True)
-class ReturnProgress:
-    """The ``progress`` query: what the workflow waits for now."""
-
-    return_id: str
-    step: str  # starting | awaiting_decision | approving | awaiting_parcel | refunding | done
-    status: str
-
-
-_NOT_REFUNDABLE = "ReturnNotRefundable"
+P = TypeVar("P")
+R = TypeVar("R")
 
 
 # --- the workflow --------------------------------------------------------------------------
@@ -105,14 +53,14 @@ class ReturnWorkflow:
         self._changes = 0
         self._return_id = ""
         self._step = "starting"
-        self._status = "requested"
+        self._status: str = ReturnStatus.REQUESTED
 
     @workflow.signal(name=RETURN_CHANGED_SIGNAL)
     def return_changed(self) -> None:
         """The API moved the return in the database: look again."""
         self._changes += 1
 
-    @workflow.query
+    @workflow.query(name=PROGRESS_QUERY)
     def progress(self) -> ReturnProgress:
         return ReturnProgress(return_id=self._return_id, step=self._step, status=self._status)
 
@@ -128,12 +76,12 @@ class ReturnWorkflow:
         deadline = respond_by
         if state.respond_in_s is not None:  # None: a history from before it was measured
             deadline = workflow.now() + timedelta(seconds=state.respond_in_s)
-        while state.status == "requested":
+        while state.status == ReturnStatus.REQUESTED:
             left = (deadline - workflow.now()).total_seconds()
             if left <= 0:
                 self._at("approving", "No answer from the vendor in time: approving.")
                 seen = self._changes
-                state = await self._call("auto_approve_return", ref, ReturnState, params)
+                state = await self._call(ReturnActivities.auto_approve_return, ref, params)
                 self._status = state.status
                 continue
             self._at(
@@ -143,7 +91,7 @@ class ReturnWorkflow:
             await self._changed(seen, min(left, params.recheck_s))
             seen, state = await self._read(ref, params)
 
-        while state.status == "approved":
+        while state.status == ReturnStatus.APPROVED:
             self._at("awaiting_parcel", "Approved; waiting for the vendor to receive the parcel.")
             if workflow.info().is_continue_as_new_suggested():
                 # A parcel may take weeks: start afresh rather than grow the history.
@@ -151,7 +99,7 @@ class ReturnWorkflow:
             await self._changed(seen, params.recheck_s)
             seen, state = await self._read(ref, params)
 
-        if state.status == "received":
+        if state.status == ReturnStatus.RECEIVED:
             state = await self._refund(ref, params, state)
         self._at("done", f"The return is {state.status}.")
         return ReturnWorkflowResult(
@@ -166,33 +114,25 @@ class ReturnWorkflow:
     ) -> ReturnState:
         self._at("refunding", "Received; refunding the returned items.")
         try:
-            refund_id: str = await self._call("create_return_refund", ref, str, params)
+            refund_id = await self._call(ReturnActivities.create_return_refund, ref, params)
         except ActivityError as error:
             cause = error.cause
-            if isinstance(cause, ApplicationError) and cause.type == _NOT_REFUNDABLE:
+            if isinstance(cause, ApplicationError) and cause.type == NOT_REFUNDABLE:
                 # Money or units already went back another way: for operations to look at
                 # (the order's timeline says why); the return stays received.
                 workflow.logger.warning("return not refundable", extra={"error": str(cause)})
                 return state
             raise
         # Already started (e.g. by operations): its outcome is read below all the same.
-        with contextlib.suppress(WorkflowAlreadyStartedError):
-            await workflow.execute_child_workflow(
-                REFUND_WORKFLOW,
-                RefundWorkflowInput(
-                    refund_id=refund_id,
-                    timings=params.timings,
-                    commission_bp=params.commission_bp,
-                ),
-                id=refund_workflow_id(refund_id),
-                result_type=RefundWorkflowResult,
-                # Money that started moving finishes moving, whatever happens to the return.
-                parent_close_policy=ParentClosePolicy.ABANDON,
+        await run_refund(
+            RefundWorkflowInput(
+                refund_id=refund_id, timings=params.timings, commission_bp=params.commission_bp
             )
+        )
         while True:
-            state = await self._call("complete_return", ref, ReturnState, params)
+            state = await self._call(ReturnActivities.complete_return, ref, params)
             self._status = state.status
-            if state.refund_status != "pending":
+            if state.refund_status != RefundStatus.PENDING:
                 return state
             await workflow.sleep(timedelta(seconds=params.timings.retry_max_s))
 
@@ -202,7 +142,7 @@ class ReturnWorkflow:
         """The nudge count from *before* the read, and the state: a nudge that comes while
         reading is not lost."""
         seen = self._changes
-        state: ReturnState = await self._call("read_return", ref, ReturnState, params)
+        state = await self._call(ReturnActivities.read_return, ref, params)
         self._status = state.status
         return seen, state
 
@@ -218,17 +158,12 @@ class ReturnWorkflow:
         workflow.set_current_details(details)
 
     async def _call(
-        self, name: str, arg: Any, result_type: type, params: ReturnWorkflowInput
-    ) -> Any:
+        self, step: Callable[[Any, P], Awaitable[R]], arg: P, params: ReturnWorkflowInput
+    ) -> R:
         timings = params.timings
-        return await workflow.execute_activity(
-            name,
+        return await workflow.execute_activity_method(
+            step,
             arg,
-            result_type=result_type,
-            start_to_close_timeout=timedelta(seconds=timings.activity_timeout_s),
-            retry_policy=RetryPolicy(
-                initial_interval=timedelta(seconds=timings.retry_initial_s),
-                maximum_interval=timedelta(seconds=timings.retry_max_s),
-                maximum_attempts=0,
-            ),
+            start_to_close_timeout=timings.activity_timeout,
+            retry_policy=timings.retry(),
         )

@@ -11,34 +11,35 @@ database now; it also looks every ``recheck_s`` in case a nudge was lost.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.orders import NotifyVendorInput, OrderActivities
-    from activities.shipments import (
+    from workflows.contracts.orders import (
+        SHIPMENT_SHIPPED_SIGNAL,
+        NotifyVendorInput,
+        OrderActivities,
+        order_workflow_id,
+    )
+    from workflows.contracts.refunds import RefundWorkflowInput
+    from workflows.contracts.shipments import (
+        DONE,
+        NUDGE_SIGNAL,
+        STATE_QUERY,
         OpenShipmentInput,
         ShipmentActivities,
         ShipmentRef,
         ShipmentState,
-        UnacceptedOutput,
+        ShipmentStatus,
+        ShipmentWorkflowInput,
     )
-    from workflows.order_types import CheckoutTimings, order_workflow_id
-    from workflows.refunds import RefundWorkflowInput
+    from workflows.refunds import run_refund
 
-_DONE = frozenset({"delivered", "cancelled"})
-
-
-@dataclass(frozen=True)
-class ShipmentWorkflowInput:
-    order_id: str
-    vendor_id: str
-    timings: CheckoutTimings
-    accept_within_s: float = 172_800.0
-    recheck_s: float = 3600.0
+P = TypeVar("P")
+R = TypeVar("R")
 
 
 @workflow.defn
@@ -50,12 +51,12 @@ class ShipmentWorkflow:
         self._told_parent = False
         self._state: ShipmentState | None = None
 
-    @workflow.signal
+    @workflow.signal(name=NUDGE_SIGNAL)
     def nudge(self) -> None:
         """Something changed in the database (accepted, shipped, tracking news): look now."""
         self._nudged = True
 
-    @workflow.query
+    @workflow.query(name=STATE_QUERY)
     def state(self) -> ShipmentState | None:
         return self._state
 
@@ -63,67 +64,61 @@ class ShipmentWorkflow:
     async def run(self, params: ShipmentWorkflowInput) -> str:
         self._params = params
         ref = ShipmentRef(params.order_id, params.vendor_id)
-        self._state = await self._run(
+        state = await self._run(
             ShipmentActivities.open_shipment,
             OpenShipmentInput(params.order_id, params.vendor_id, params.accept_within_s),
         )
-        accept_by = datetime.fromisoformat(self._state.accept_by)
+        self._state = state
+        accept_by = datetime.fromisoformat(state.accept_by)
         # The time to accept is measured once, on the application's clock (the one accept_by
         # was set by), then counted down on the workflow's own.
         deadline = accept_by
-        if self._state.accept_in_s is not None:  # None: a history from before it was measured
-            deadline = workflow.now() + timedelta(seconds=self._state.accept_in_s)
+        if state.accept_in_s is not None:  # None: a history from before it was measured
+            deadline = workflow.now() + timedelta(seconds=state.accept_in_s)
         await self._run(
             OrderActivities.notify_vendor, NotifyVendorInput(params.order_id, params.vendor_id)
         )
         workflow.set_current_details(f"Waiting for the vendor to accept (by {accept_by}).")
-        while self._state.status == "awaiting_acceptance":
+        while state.status == ShipmentStatus.AWAITING_ACCEPTANCE:
             remaining = (deadline - workflow.now()).total_seconds()
             if remaining <= 0:
-                outcome: UnacceptedOutput = await self._run(
-                    ShipmentActivities.cancel_unaccepted, ref
-                )
+                outcome = await self._run(ShipmentActivities.cancel_unaccepted, ref)
                 if outcome.refund_id is not None:
-                    await workflow.execute_child_workflow(
-                        "RefundWorkflow",
-                        RefundWorkflowInput(refund_id=outcome.refund_id, timings=params.timings),
-                        id=f"refund:{outcome.refund_id}",
+                    await run_refund(
+                        RefundWorkflowInput(refund_id=outcome.refund_id, timings=params.timings)
                     )
-                self._state = await self._run(ShipmentActivities.shipment_state, ref)
+                state = self._state = await self._run(ShipmentActivities.shipment_state, ref)
                 continue
-            await self._look(ref, min(remaining, params.recheck_s))
+            state = await self._look(ref, min(remaining, params.recheck_s))
 
         workflow.set_current_details("Accepted; waiting for the parcel to be delivered.")
-        while self._state.status not in _DONE:
-            await self._tell_parent_if_shipped()
-            await self._look(ref, params.recheck_s)
-        await self._tell_parent_if_shipped()
-        workflow.set_current_details(f"Ended {self._state.status}.")
-        return self._state.status
+        while state.status not in DONE:
+            await self._tell_parent_if_shipped(state)
+            state = await self._look(ref, params.recheck_s)
+        await self._tell_parent_if_shipped(state)
+        workflow.set_current_details(f"Ended {state.status}.")
+        return state.status
 
-    async def _look(self, ref: ShipmentRef, timeout_s: float) -> None:
+    async def _look(self, ref: ShipmentRef, timeout_s: float) -> ShipmentState:
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(lambda: self._nudged, timeout=max(timeout_s, 0.001))
         self._nudged = False
-        self._state = await self._run(ShipmentActivities.shipment_state, ref)
+        state = self._state = await self._run(ShipmentActivities.shipment_state, ref)
+        return state
 
-    async def _tell_parent_if_shipped(self) -> None:
+    async def _tell_parent_if_shipped(self, state: ShipmentState) -> None:
         # Once a part has shipped, the order can no longer be cancelled as a whole.
-        assert self._state is not None
-        if self._state.shipped and not self._told_parent:
+        if state.shipped and not self._told_parent:
             await workflow.get_external_workflow_handle(
                 order_workflow_id(self._params.order_id)
-            ).signal("shipment_shipped", self._params.vendor_id)
+            ).signal(SHIPMENT_SHIPPED_SIGNAL, self._params.vendor_id)
             self._told_parent = True
 
-    async def _run(self, activity: object, arg: object) -> object:
+    async def _run(self, step: Callable[[Any, P], Awaitable[R]], arg: P) -> R:
         timings = self._params.timings
         return await workflow.execute_activity_method(
-            activity,  # type: ignore[arg-type]
+            step,
             arg,
-            start_to_close_timeout=timedelta(seconds=timings.activity_timeout_s),
-            retry_policy=RetryPolicy(
-                initial_interval=timedelta(seconds=timings.retry_initial_s),
-                maximum_interval=timedelta(seconds=timings.retry_max_s),
-            ),
+            start_to_close_timeout=timings.activity_timeout,
+            retry_policy=timings.retry(),
         )

@@ -13,7 +13,7 @@ from api.schemas.checkout import CheckoutSummaryRead
 from api.schemas.orders import CheckoutCreate, CheckoutRead
 from commerce import carts, order_saga, orders
 from commerce.checkout_summary import summarize
-from workflows.order_types import OrderStatusView
+from workflows.contracts.orders import OrderStatusView
 
 router = APIRouter(prefix="/checkout", tags=["checkout"])
 

@@ -21,7 +21,13 @@ from commerce.errors import DomainError
 from commerce.order_saga import timings
 from core.settings import Settings
 from models import LedgerKind, PayoutStatus
-from workflows.payouts import PayoutWorkflow, PayoutWorkflowInput, run_key_for
+from workflows.contracts.payouts import (
+    PAYOUT_WORKFLOW,
+    PayoutWorkflowInput,
+    RunPayoutsOutput,
+    manual_run_workflow_id,
+    run_key_for,
+)
 
 log = logging.getLogger("emporium.payouts")
 
@@ -148,10 +154,10 @@ async def start_payout_run(
     """Start ``PayoutWorkflow`` keyed by ``now`` (to the second); (workflow id, run key,
     started). The same second twice is the same run: nobody is paid twice."""
     run_key = run_key_for(now)
-    workflow_id = f"payouts-manual-{run_key.removeprefix('payouts:')}"
+    workflow_id = manual_run_workflow_id(run_key)
     try:
         await client.start_workflow(
-            PayoutWorkflow.run,
+            PAYOUT_WORKFLOW,
             PayoutWorkflowInput(timings=timings(settings), run_key=run_key, as_of=now.isoformat()),
             id=workflow_id,
             task_queue=settings.temporal_task_queue,
@@ -183,7 +189,9 @@ async def run_payouts_now(
     if not wait:
         return PayoutRunRead(workflow_id=workflow_id, run_key=run_key, finished=False)
     try:
-        outcome = await temporal.get_workflow_handle_for(PayoutWorkflow.run, workflow_id).result()
+        outcome = await temporal.get_workflow_handle(
+            workflow_id, result_type=RunPayoutsOutput
+        ).result()
     except WorkflowFailureError as error:
         raise PayoutRunFailed(str(error.cause)) from error
     except RPCError as error:

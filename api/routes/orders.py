@@ -29,13 +29,15 @@ from api.schemas.orders import (
 from commerce import order_saga, orders
 from commerce.errors import Conflict
 from models import Order
-from workflows.order_types import (
+from workflows.contracts.orders import (
+    CANCEL_UPDATE,
+    RETRY_PAYMENT_UPDATE,
+    SHOPPER_RETURNED_UPDATE,
     CancelOrderRequest,
     CancelOrderResult,
     OrderStatusView,
     RetryPaymentRequest,
 )
-from workflows.orders import OrderWorkflow
 
 log = logging.getLogger("emporium.orders")
 
@@ -51,8 +53,8 @@ class NotAwaitingApproval(Conflict):
     code, title = "not_awaiting_approval", "The order's payment is not waiting for approval"
 
 
-def _handle(client: Client, order: Order) -> WorkflowHandle[OrderWorkflow, OrderStatusView]:
-    return client.get_workflow_handle_for(OrderWorkflow.run, order.workflow_id)
+def _handle(client: Client, order: Order) -> WorkflowHandle[object, OrderStatusView]:
+    return order_saga.handle(client, order)
 
 
 def _rejection(error: WorkflowUpdateFailedError) -> str:
@@ -129,8 +131,9 @@ async def retry_payment(
     )
     try:
         live = await _handle(temporal, order).execute_update(
-            OrderWorkflow.retry_payment,
+            RETRY_PAYMENT_UPDATE,
             RetryPaymentRequest(payment_provider=body.payment_provider, payment_token=token),
+            result_type=OrderStatusView,
         )
     except WorkflowUpdateFailedError as error:
         raise PaymentRetryNotPossible(_rejection(error)) from None
@@ -154,7 +157,9 @@ async def payment_return(
     payment no longer waits for approval (e.g. the webhook came first)."""
     order = await orders.customer_order(session, order_id=order_id, customer_id=principal.user_id)
     try:
-        live = await _handle(temporal, order).execute_update(OrderWorkflow.shopper_returned)
+        live = await _handle(temporal, order).execute_update(
+            SHOPPER_RETURNED_UPDATE, result_type=OrderStatusView
+        )
     except WorkflowUpdateFailedError as error:
         raise NotAwaitingApproval(_rejection(error)) from None
     except RPCError as error:
@@ -169,8 +174,8 @@ async def _cancel(
     client: Client, session: SessionDep, order: Order, request: CancelOrderRequest
 ) -> CheckoutRead:
     try:
-        result: CancelOrderResult = await _handle(client, order).execute_update(
-            OrderWorkflow.cancel, request
+        result = await _handle(client, order).execute_update(
+            CANCEL_UPDATE, request, result_type=CancelOrderResult
         )
     except WorkflowUpdateFailedError as error:
         raise orders.OrderNotCancellable(_rejection(error)) from None

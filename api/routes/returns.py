@@ -32,13 +32,13 @@ from api.deps import NowDep, SessionDep, SettingsDep, TemporalDep
 from commerce import order_saga, orders, returns
 from core.settings import Settings
 from models import ReturnRequest, ReturnStatus, Vendor
-from workflows.returns import (
+from workflows.contracts.returns import (
     RETURN_CHANGED_SIGNAL,
     RETURN_WORKFLOW,
     ReturnWorkflowInput,
     return_workflow_id,
 )
-from workflows.search_attributes import CUSTOMER_ID, ORDER_ID, VENDOR_IDS
+from workflows.contracts.search_attributes import CUSTOMER_ID, ORDER_ID, VENDOR_IDS
 
 log = logging.getLogger("emporium.returns")
 

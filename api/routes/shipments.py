@@ -25,7 +25,7 @@ from commerce.refund_saga import start_refund_workflow
 from commerce.shipping import LabelRequest
 from core.settings import Settings
 from models import Order, RefundSource, Shipment, ShipmentStatus
-from workflows.order_types import shipment_workflow_id
+from workflows.contracts.shipments import shipment_workflow_id
 
 log = logging.getLogger("emporium.shipments")
 

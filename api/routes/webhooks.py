@@ -44,7 +44,7 @@ from commerce.payments.provider import (
     PaymentProvider,
     WebhookEvent,
 )
-from workflows.order_types import PAYMENT_EVENT_SIGNAL, PaymentEventSignal, order_workflow_id
+from workflows.contracts.orders import PAYMENT_EVENT_SIGNAL, PaymentEventSignal, order_workflow_id
 
 router = APIRouter(tags=["webhooks"], dependencies=[Public])
 log = logging.getLogger("emporium.webhooks")

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from commerce.orders import OrderDetail
 from models import Order
-from workflows.order_types import OrderStatusView
+from workflows.contracts.orders import OrderStatusView
 
 
 class CheckoutCreate(BaseModel):

@@ -38,8 +38,9 @@ from models import (
 from tests.catalog_factories import make_vendor
 from tests.factories import Account, sign_up
 from tests.order_harness import Platform, platform
-from workflows.disputes import DisputeSettled, DisputeView, DisputeWorkflow, dispute_workflow_id
-from workflows.search_attributes import ORDER_ID
+from workflows.contracts.disputes import DisputeSettled, DisputeView, dispute_workflow_id
+from workflows.contracts.search_attributes import ORDER_ID
+from workflows.disputes import DisputeWorkflow
 
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 

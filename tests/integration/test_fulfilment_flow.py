@@ -26,7 +26,8 @@ from models import (
 )
 from tests.order_harness import Platform, platform, vendor_owner
 from workers.registry import WORKFLOWS
-from workflows.order_types import order_workflow_id, shipment_workflow_id
+from workflows.contracts.orders import order_workflow_id
+from workflows.contracts.shipments import shipment_workflow_id
 
 pytestmark = pytest.mark.slow
 

@@ -28,7 +28,6 @@ from temporalio.client import (
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.payouts import RunPayoutsOutput
 from api.app import create_app
 from commerce import ledger
 from commerce.payout_schedule import ensure_payout_schedule
@@ -60,7 +59,8 @@ from tests.catalog_factories import make_vendor
 from tests.conftest import _client_for, make_settings
 from tests.factories import sign_up
 from workers.registry import WORKFLOWS, Dependencies, activities
-from workflows.payouts import PAYOUT_WORKFLOW, PayoutWorkflow, PayoutWorkflowInput
+from workflows.contracts.payouts import PAYOUT_WORKFLOW, PayoutWorkflowInput, RunPayoutsOutput
+from workflows.payouts import PayoutWorkflow
 
 BP = 1000  # 10%
 # Relative to the real clock: the ledger rows sit beside others the app stamped with it.

@@ -18,7 +18,8 @@ from commerce.demo import seed_demo_catalog
 from commerce.payments import WebhookEvent
 from models import InventoryLevel, Variant, Vendor
 from tests.order_harness import Platform, Shop, platform, vendor_owner
-from workflows.order_types import order_workflow_id, shipment_workflow_id
+from workflows.contracts.orders import order_workflow_id
+from workflows.contracts.shipments import shipment_workflow_id
 
 pytestmark = pytest.mark.slow
 

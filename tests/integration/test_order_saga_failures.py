@@ -25,7 +25,7 @@ from commerce.payments import WebhookEvent
 from models import Cart, Order, Payment, PaymentStatus
 from tests.factories import Account
 from tests.order_harness import Platform, Shop, make_shop, platform
-from workflows.order_types import order_workflow_id
+from workflows.contracts.orders import order_workflow_id
 
 pytestmark = pytest.mark.slow
 

@@ -43,7 +43,7 @@ from commerce.payments.webhooks import attach_early_events
 from models import Order, OrderStatus, Payment, PaymentEvent, PaymentStatus
 from tests.conftest import _client_for, make_settings
 from tests.paypal_server import PayPalServer, paypal_server  # noqa: F401 - the session fixture
-from workflows.order_types import PAYMENT_EVENT_SIGNAL, PaymentEventSignal, order_workflow_id
+from workflows.contracts.orders import PAYMENT_EVENT_SIGNAL, PaymentEventSignal, order_workflow_id
 
 T = TypeVar("T")
 PROBLEM = "application/problem+json"

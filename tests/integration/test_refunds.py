@@ -44,14 +44,14 @@ from tests.conftest import make_settings
 from tests.factories import Account, sign_up
 from tests.order_harness import Platform, platform
 from workers.registry import Dependencies, build_worker
-from workflows.refunds import (
+from workflows.contracts.refunds import (
     CreateRefundInput,
     RefundLineInput,
-    RefundWorkflow,
     RefundWorkflowInput,
     refund_workflow_id,
 )
-from workflows.search_attributes import ORDER_ID
+from workflows.contracts.search_attributes import ORDER_ID
+from workflows.refunds import RefundWorkflow
 
 pytestmark = pytest.mark.slow
 

@@ -35,8 +35,8 @@ from models import (
 )
 from tests.factories import Account, sign_up
 from tests.order_harness import Platform, platform
-from workflows.returns import ReturnWorkflowResult, return_workflow_id
-from workflows.search_attributes import ORDER_ID, VENDOR_IDS
+from workflows.contracts.returns import ReturnWorkflowResult, return_workflow_id
+from workflows.contracts.search_attributes import ORDER_ID, VENDOR_IDS
 
 pytestmark = pytest.mark.slow
 

@@ -25,7 +25,8 @@ from models import (
 )
 from tests.factories import Account
 from tests.order_harness import Platform, platform, vendor_owner
-from workflows.order_types import order_workflow_id, shipment_workflow_id
+from workflows.contracts.orders import order_workflow_id
+from workflows.contracts.shipments import shipment_workflow_id
 
 pytestmark = pytest.mark.slow
 

@@ -21,8 +21,9 @@ from models import InventoryLevel, MailOutbox, Product, Variant, Vendor
 from tests.conftest import make_settings
 from workers.main import run_worker
 from workers.registry import Dependencies, build_worker
-from workflows.demo import SeedDemoCatalogWorkflow, SeedDemoWorkflowInput
-from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
+from workflows.contracts.demo import SeedDemoWorkflowInput
+from workflows.contracts.search_attributes import ALL_SEARCH_ATTRIBUTES
+from workflows.demo import SeedDemoCatalogWorkflow
 
 
 async def _counts(url: str) -> tuple[int, int, int, int]:

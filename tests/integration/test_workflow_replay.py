@@ -25,7 +25,7 @@ from temporalio.worker import Replayer
 from commerce.payments import WebhookEvent
 from tests.order_harness import Platform, platform
 from workers.registry import WORKFLOWS
-from workflows.order_types import order_workflow_id
+from workflows.contracts.orders import order_workflow_id
 
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 RECORD = os.environ.get("RECORD_WORKFLOW_HISTORIES") == "1"
