@@ -8,13 +8,14 @@ derived from the order and attempt, and the provider replays the first answer.
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.refunds import send_refund
 from commerce import invoices, ledger, order_payments, orders, promotions, refunds
 from commerce.catalog import inventory
 from commerce.mail import queue_mail
@@ -25,10 +26,12 @@ from commerce.payments.provider import (
     AuthorizeRequest,
     PaymentDeclined,
     PaymentError,
+    PaymentProvider,
     TransientPaymentError,
 )
 from commerce.payments.registry import PaymentProviders
 from core.clock import SYSTEM_CLOCK, Clock
+from core.money import format_money
 from models import InventoryReservation, Refund, ReservationStatus, Vendor
 from workflows.contracts import orders as contract
 from workflows.contracts.orders import (
@@ -85,7 +88,7 @@ class OrderActivities(contract.OrderActivities):
         self._commission_bp = commission_bp
         self._clock = clock
 
-    def _provider(self, name: str) -> object:
+    def _provider(self, name: str) -> PaymentProvider:
         provider = self._providers.get(name)
         if provider is None:
             # Configuration, not chance: retrying cannot make a provider appear.
@@ -270,7 +273,7 @@ class OrderActivities(contract.OrderActivities):
             description=f"Emporium order {params.order_id}",
         )
         try:
-            authorization = await provider.authorize(request)  # type: ignore[attr-defined]
+            authorization = await provider.authorize(request)
         except TransientPaymentError:
             raise  # retried by the activity's retry policy
         except PaymentDeclined as declined:
@@ -391,7 +394,7 @@ class OrderActivities(contract.OrderActivities):
             raise _non_retryable("CaptureRefused", "the payment has no provider id")
         provider = self._provider(payment.provider)
         try:
-            capture = await provider.capture(  # type: ignore[attr-defined]
+            capture = await provider.capture(
                 payment.provider_payment_id,
                 idempotency_key=order_payments.idempotency_key(order_id, ref.attempt, "capture"),
             )
@@ -411,7 +414,7 @@ class OrderActivities(contract.OrderActivities):
                 session,
                 order_id=order_id,
                 type="payment_captured",
-                detail=f"{orders.format_money(amount, payment.currency)} captured",
+                detail=f"{format_money(amount, payment.currency)} captured",
                 data={"attempt": ref.attempt, "provider": payment.provider},
             )
         return CaptureOutput(amount=amount, currency=currency.upper())
@@ -433,7 +436,7 @@ class OrderActivities(contract.OrderActivities):
         payment_id = payment.provider_payment_id
         if payment.status == PaymentStatus.PENDING and payment_id is None:
             try:
-                replay = await provider.authorize(  # type: ignore[attr-defined]
+                replay = await provider.authorize(
                     AuthorizeRequest(
                         order_id=params.order_id,
                         amount=payment.amount,
@@ -464,9 +467,9 @@ class OrderActivities(contract.OrderActivities):
         if payment_id is None:
             return CompensatePaymentOutput("nothing")
         if payment.status == PaymentStatus.CAPTURED:
-            return await self._refund_on_cancel(order_id, params.attempt, provider, payment_id)
+            return await self._refund_on_cancel(order_id, params.attempt)
         try:
-            await provider.void(  # type: ignore[attr-defined]
+            await provider.void(
                 payment_id,
                 idempotency_key=order_payments.idempotency_key(order_id, params.attempt, "void"),
             )
@@ -492,12 +495,10 @@ class OrderActivities(contract.OrderActivities):
             await order_payments.record_void(session, payment=payment)
         return CompensatePaymentOutput("voided")
 
-    async def _refund_on_cancel(
-        self, order_id: uuid.UUID, attempt: int, provider: object, payment_id: str
-    ) -> CompensatePaymentOutput:
+    async def _refund_on_cancel(self, order_id: uuid.UUID, attempt: int) -> CompensatePaymentOutput:
         """Give back what is left of a captured payment, as a refund like any other (so the
-        ledger and the credit notes follow): counted first, then refunded at the provider with
-        a key of this order and attempt, then recorded. A retry finds the refund by its key."""
+        ledger and the credit notes follow): counted first (a retry finds it by its request
+        key), then sent as every refund is (``send_refund``, keyed by the refund)."""
         key = f"cancel:{order_id}:{attempt}"
         async with self._sessionmaker.begin() as session:
             refund = await session.scalar(select(Refund).where(Refund.request_key == key))
@@ -514,33 +515,29 @@ class OrderActivities(contract.OrderActivities):
                     request_key=key,
                     now=self._clock.now(),
                 )
-            refund_id, amount, status = refund.id, refund.amount, refund.status
-        if status != RefundStatus.PENDING:
-            return CompensatePaymentOutput("refunded")
-        try:
-            answer = await provider.refund(  # type: ignore[attr-defined]
-                payment_id,
-                amount=amount,
-                idempotency_key=order_payments.idempotency_key(order_id, attempt, "refund-cancel"),
+            refund_id, amount, currency = refund.id, refund.amount, refund.currency
+
+        async def recorded(
+            session: AsyncSession, now: datetime, provider_refund_id: str | None
+        ) -> None:
+            await ledger.record_refund(
+                session, refund_id=refund_id, commission_bp=self._commission_bp, now=now
             )
-        except PaymentDeclined as declined:
-            raise _non_retryable("RefundRefused", declined.detail, declined.reason) from None
-        now = self._clock.now()
-        async with self._sessionmaker.begin() as session:
-            if await refunds.mark_succeeded(
-                session, refund_id=refund_id, provider_refund_id=answer.provider_refund_id, now=now
-            ):
-                await ledger.record_refund(
-                    session, refund_id=refund_id, commission_bp=self._commission_bp, now=now
-                )
-                await invoices.issue_credit_note(session, refund_id=refund_id, now=now)
-                await orders.add_event(
-                    session,
-                    order_id=order_id,
-                    type="payment_refunded",
-                    detail=orders.format_money(amount, answer.currency.upper()) + " refunded",
-                    data={"attempt": attempt, "provider_refund_id": answer.provider_refund_id},
-                )
+            await invoices.issue_credit_note(session, refund_id=refund_id, now=now)
+            await orders.add_event(
+                session,
+                order_id=order_id,
+                type="payment_refunded",
+                detail=format_money(amount, currency) + " refunded",
+                data={"attempt": attempt, "provider_refund_id": provider_refund_id},
+            )
+
+        outcome = await send_refund(
+            self._sessionmaker, self._providers, refund_id, clock=self._clock, recorded=recorded
+        )
+        if outcome.status != RefundStatus.SUCCEEDED:
+            # Marked failed (its amount can be refunded again): for operations to settle.
+            raise _non_retryable("RefundRefused", f"refund {refund_id}: {outcome.failure_reason}")
         return CompensatePaymentOutput("refunded")
 
     # --- shipments --------------------------------------------------------------------------

@@ -9,6 +9,8 @@ notes, the shopper's email), so running any step twice changes nothing the secon
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,10 +20,10 @@ from temporalio.exceptions import ApplicationError
 from commerce import invoices, ledger, refunds
 from commerce.catalog import inventory
 from commerce.errors import DomainError
-from commerce.orders import format_money
 from commerce.payments.provider import PaymentDeclined, PaymentError, TransientPaymentError
 from commerce.payments.registry import PaymentProviders
 from core.clock import SYSTEM_CLOCK, Clock
+from core.money import format_money
 from models import OrderLine, Payment, RefundLine
 from workflows.contracts import refunds as contract
 from workflows.contracts.refunds import (
@@ -34,7 +36,7 @@ from workflows.contracts.refunds import (
     RefundStatus,
 )
 
-__all__ = ["RefundActivities", "refund_idempotency_key"]
+__all__ = ["RefundActivities", "refund_idempotency_key", "send_refund"]
 
 DEFAULT_COMMISSION_BP = 1000
 
@@ -114,56 +116,10 @@ class RefundActivities(contract.RefundActivities):
 
     @activity.defn
     async def refund_at_provider(self, ref: RefundRef) -> ProviderRefundOutput:
-        """Refund at the payment provider and record the outcome. Transient provider errors
-        raise (the retry policy retries with the same key); a refusal for good marks the
-        refund failed, which gives its amount back to the payment."""
-        refund_id = uuid.UUID(ref.refund_id)
-        async with self._sessionmaker.begin() as session:
-            refund = await refunds.get_refund(session, refund_id=refund_id)
-            if refund.status != RefundStatus.PENDING:
-                return _outcome_of(refund.status, refund.provider_refund_id, refund.failure_reason)
-            payment = await session.get(Payment, refund.payment_id)
-            assert payment is not None  # a foreign key
-            name, payment_id, amount = payment.provider, payment.provider_payment_id, refund.amount
-        if payment_id is None:
-            return await self._fail(refund_id, "no_provider_payment")
-        provider = self._providers.get(name)
-        if provider is None:
-            # Configuration: retried until the provider is offered again (the refund stays
-            # pending and counted meanwhile, since it may have gone through already).
-            raise ApplicationError(f"payment provider {name!r} is off", type="ProviderOff")
-        try:
-            answer = await provider.refund(
-                payment_id, amount=amount, idempotency_key=refund_idempotency_key(refund_id)
-            )
-        except TransientPaymentError:
-            raise
-        except PaymentDeclined as declined:
-            return await self._fail(refund_id, declined.reason)
-        except (PaymentError, ValueError) as error:
-            # The provider refused our request as malformed: nothing moved, and retrying the
-            # same request cannot help. Logged for operations.
-            activity.logger.error("payment provider refused a refund request", exc_info=True)
-            return await self._fail(refund_id, f"provider_error:{type(error).__name__}")
-        if answer.status == "failed":
-            return await self._fail(refund_id, "provider_failed")
-        async with self._sessionmaker.begin() as session:
-            await refunds.mark_succeeded(
-                session,
-                refund_id=refund_id,
-                provider_refund_id=answer.provider_refund_id,
-                now=self._clock.now(),
-            )
-            refund = await refunds.get_refund(session, refund_id=refund_id)
-            return _outcome_of(refund.status, refund.provider_refund_id, refund.failure_reason)
-
-    async def _fail(self, refund_id: uuid.UUID, reason: str) -> ProviderRefundOutput:
-        async with self._sessionmaker.begin() as session:
-            await refunds.mark_failed(
-                session, refund_id=refund_id, reason=reason, now=self._clock.now()
-            )
-            refund = await refunds.get_refund(session, refund_id=refund_id)
-            return _outcome_of(refund.status, refund.provider_refund_id, refund.failure_reason)
+        """Refund at the payment provider and record the outcome (see ``send_refund``)."""
+        return await send_refund(
+            self._sessionmaker, self._providers, uuid.UUID(ref.refund_id), clock=self._clock
+        )
 
     @activity.defn
     async def restock_refund(self, ref: RefundRef) -> int:
@@ -232,6 +188,84 @@ class RefundActivities(contract.RefundActivities):
             return await refunds.queue_refund_issued(
                 session, refund_id=uuid.UUID(ref.refund_id), storefront_url=self._storefront_url
             )
+
+
+#: Written in the transaction that marks a refund succeeded, once (the first success).
+Recorded = Callable[[AsyncSession, datetime, str | None], Awaitable[None]]
+
+
+async def send_refund(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    providers: PaymentProviders,
+    refund_id: uuid.UUID,
+    *,
+    clock: Clock,
+    recorded: Recorded | None = None,
+) -> ProviderRefundOutput:
+    """Refund a pending refund at its payment's provider and record the outcome: the one way
+    money goes back (``RefundWorkflow``, and a paid order's cancellation). The idempotency key
+    is the refund's (``refund_idempotency_key``), so every try, in every process, replays the
+    provider's first answer. Transient provider errors raise (the retry policy retries); a
+    refusal for good marks the refund failed, which gives its amount back to the payment.
+    ``recorded(session, now, provider_refund_id)`` runs in the transaction that marks it
+    succeeded. A refund already decided is answered as it is."""
+    async with sessionmaker.begin() as session:
+        refund = await refunds.get_refund(session, refund_id=refund_id)
+        if refund.status != RefundStatus.PENDING:
+            return _outcome_of(refund.status, refund.provider_refund_id, refund.failure_reason)
+        payment = await session.get(Payment, refund.payment_id)
+        assert payment is not None  # a foreign key
+        name, payment_id = payment.provider, payment.provider_payment_id
+        amount, currency = refund.amount, refund.currency
+    if payment_id is None:
+        return await _fail(sessionmaker, refund_id, "no_provider_payment", clock=clock)
+    provider = providers.get(name)
+    if provider is None:
+        # Configuration: retried until the provider is offered again (the refund stays
+        # pending and counted meanwhile, since it may have gone through already).
+        raise ApplicationError(f"payment provider {name!r} is off", type="ProviderOff")
+    try:
+        answer = await provider.refund(
+            payment_id,
+            amount=amount,
+            currency=currency,
+            idempotency_key=refund_idempotency_key(refund_id),
+        )
+    except TransientPaymentError:
+        raise
+    except PaymentDeclined as declined:
+        return await _fail(sessionmaker, refund_id, declined.reason, clock=clock)
+    except (PaymentError, ValueError) as error:
+        # The provider refused our request as malformed: nothing moved, and retrying the
+        # same request cannot help. Logged for operations.
+        activity.logger.error("payment provider refused a refund request", exc_info=True)
+        return await _fail(
+            sessionmaker, refund_id, f"provider_error:{type(error).__name__}", clock=clock
+        )
+    if answer.status == "failed":
+        return await _fail(sessionmaker, refund_id, "provider_failed", clock=clock)
+    now = clock.now()
+    async with sessionmaker.begin() as session:
+        moved = await refunds.mark_succeeded(
+            session, refund_id=refund_id, provider_refund_id=answer.provider_refund_id, now=now
+        )
+        if moved and recorded is not None:
+            await recorded(session, now, answer.provider_refund_id)
+        refund = await refunds.get_refund(session, refund_id=refund_id)
+        return _outcome_of(refund.status, refund.provider_refund_id, refund.failure_reason)
+
+
+async def _fail(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    refund_id: uuid.UUID,
+    reason: str,
+    *,
+    clock: Clock,
+) -> ProviderRefundOutput:
+    async with sessionmaker.begin() as session:
+        await refunds.mark_failed(session, refund_id=refund_id, reason=reason, now=clock.now())
+        refund = await refunds.get_refund(session, refund_id=refund_id)
+        return _outcome_of(refund.status, refund.provider_refund_id, refund.failure_reason)
 
 
 def _outcome_of(

@@ -70,6 +70,7 @@ AccountsDep = Annotated[AccountsContext, Depends(accounts)]
 
 def declare(requirement: Requirement) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def mark(function: Callable[..., Any]) -> Callable[..., Any]:
+        # A plain attribute on the dependency, read back by requirement_of() below.
         function.requirement = requirement  # type: ignore[attr-defined]
         return function
 

@@ -13,6 +13,7 @@ from starlette.routing import Match
 
 from api.problems import for_status, problem_response
 from commerce.errors import DomainError
+from core.pagination import InvalidCursor
 
 log = logging.getLogger("emporium.api")
 
@@ -27,6 +28,18 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         instance=request.url.path,
         headers=exc.headers,
         **exc.extra,
+    )
+
+
+async def _invalid_cursor(request: Request, exc: Exception) -> JSONResponse:
+    # core.pagination refuses a cursor the list did not give out; every list answers alike.
+    assert isinstance(exc, InvalidCursor)
+    return problem_response(
+        422,
+        InvalidCursor.code,
+        "The page cursor is not valid",
+        exc.detail,
+        instance=request.url.path,
     )
 
 
@@ -90,7 +103,8 @@ async def _unstorable_input(request: Request, exc: Exception) -> JSONResponse:
     # PostgreSQL refused a value (a NUL character, a number out of range, an invalid text
     # encoding): the input, not the server, is at fault. The request's transaction has been
     # rolled back by then; the database's message is logged, not echoed.
-    log.warning("database refused a value", extra={"error": type(exc.orig).__name__})  # type: ignore[attr-defined]
+    cause = getattr(exc, "orig", exc)  # the driver's error inside SQLAlchemy's
+    log.warning("database refused a value", extra={"error": type(cause).__name__})
     return problem_response(
         422,
         "invalid_input",
@@ -102,6 +116,7 @@ async def _unstorable_input(request: Request, exc: Exception) -> JSONResponse:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(InvalidCursor, _invalid_cursor)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DBAPIDataError, _unstorable_input)

@@ -27,9 +27,7 @@ dispute id of its own, so the event id stands for it.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import json
 import logging
 import uuid
 from collections.abc import Sequence
@@ -41,14 +39,7 @@ from sqlalchemy import String, cast, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.common import SearchAttributePair
 
 from commerce import ledger, orders
 from commerce.errors import Conflict, DomainError, NotFound
@@ -56,6 +47,8 @@ from commerce.mail import EmailMessage, queue_mail
 from commerce.order_mail import vendor_recipients
 from commerce.order_saga import timings
 from commerce.payments.provider import WebhookEvent
+from core import pagination, temporal
+from core.money import format_money
 from core.settings import Settings
 from models import (
     Dispute,
@@ -82,8 +75,6 @@ from workflows.contracts.search_attributes import ORDER_ID
 
 log = logging.getLogger("emporium.disputes")
 
-#: How long a signal or a start may take before it counts as failed.
-RPC_TIMEOUT = timedelta(seconds=5)
 #: After the evidence deadline the workflow looks at the stored status this often (a seventh
 #: of the evidence window: a day by default), for an outcome whose signal never arrived.
 RECHECKS_PER_WINDOW = 7
@@ -247,7 +238,7 @@ async def open_dispute_from_webhook(
 
 
 def describe(dispute: Dispute) -> str:
-    money = orders.format_money(dispute.amount, dispute.currency)
+    money = format_money(dispute.amount, dispute.currency)
     return f"Dispute of {money} on order {dispute.order_id} ({dispute.provider})"
 
 
@@ -275,38 +266,23 @@ async def start_dispute_workflow(
     signal). True if this call started it (with ``outcome``: started or signalled it); False
     when it had been started (with ``outcome``: had ended) already. Raises
     ``DisputeWorkflowUnavailable`` when Temporal cannot be reached."""
-    extra: dict[str, Any] = {}
-    if outcome is not None:
-        extra = {"start_signal": OUTCOME_SIGNAL, "start_signal_args": [outcome]}
-    else:
-        extra = {"id_conflict_policy": WorkflowIDConflictPolicy.FAIL}
     try:
-        await client.start_workflow(
+        return await temporal.start_workflow(
+            client,
             DISPUTE_WORKFLOW,
             workflow_input(settings, dispute, now=now),
             id=dispute_workflow_id(str(dispute.id)),
             task_queue=settings.temporal_task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes(
-                [SearchAttributePair(ORDER_ID, str(dispute.order_id))]
-            ),
-            static_summary=describe(dispute),
-            rpc_timeout=RPC_TIMEOUT,
-            **extra,
+            search_attributes=[SearchAttributePair(ORDER_ID, str(dispute.order_id))],
+            summary=describe(dispute),
+            signal=OUTCOME_SIGNAL if outcome is not None else None,
+            signal_args=[outcome] if outcome is not None else [],
         )
-    except WorkflowAlreadyStartedError:
-        return False
-    except (RPCError, RuntimeError) as error:
-        # RuntimeError: a lazy client that cannot connect ("Failed client connect").
-        log.warning(
-            "could not start a dispute workflow",
-            extra={"dispute_id": str(dispute.id), "error": type(error).__name__},
-        )
+    except temporal.WorkflowStartFailed as error:
         raise DisputeWorkflowUnavailable(
             "The dispute is stored but its processing could not be started; retry.",
             dispute_id=str(dispute.id),
         ) from error
-    return True
 
 
 # --- outcomes ------------------------------------------------------------------------------
@@ -442,11 +418,13 @@ async def list_disputes(
 
 
 def encode_cursor(dispute: Dispute) -> str:
-    raw = json.dumps([dispute.created_at.isoformat(), str(dispute.id)], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    """The cursor of the page after ``dispute`` (lists are newest first)."""
+    return pagination.encode_cursor("disputes", dispute.created_at, dispute.id)
 
 
-decode_cursor = orders.decode_cursor
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The (created_at, id) a cursor of ``encode_cursor`` continues after."""
+    return pagination.decode_cursor(cursor, "disputes", datetime, uuid.UUID)
 
 
 async def debits(
@@ -465,7 +443,8 @@ async def debits(
     )
     found: dict[uuid.UUID, dict[uuid.UUID, int]] = {}
     for dispute_id, vendor_id, amount in rows.all():
-        found.setdefault(dispute_id, {})[vendor_id] = int(amount)
+        if dispute_id is not None:  # the query selects by dispute: never None here
+            found.setdefault(dispute_id, {})[vendor_id] = int(amount)
     return found
 
 
@@ -538,7 +517,7 @@ async def announce(session: AsyncSession, *, dispute_id: uuid.UUID) -> tuple[Dis
     dispute = await get_dispute(session, dispute_id=dispute_id)  # as of the lock
     if await _has_event(session, dispute, OPENED_EVENT):
         return dispute.status, 0
-    money = orders.format_money(dispute.amount, dispute.currency)
+    money = format_money(dispute.amount, dispute.currency)
     await orders.add_event(
         session,
         order_id=dispute.order_id,
@@ -603,7 +582,7 @@ async def settle(
     event = closed_event(dispute.status)
     if await _has_event(session, dispute, event):
         return Settlement(dispute.status, written, 0)
-    money = orders.format_money(dispute.amount, dispute.currency)
+    money = format_money(dispute.amount, dispute.currency)
     await orders.add_event(
         session,
         order_id=dispute.order_id,
@@ -646,7 +625,7 @@ def _due(dispute: Dispute) -> str:
 
 def vendor_dispute_opened(*, to: str, vendor: Vendor, dispute: Dispute) -> EmailMessage:
     """The payer disputed an order the vendor sold into: its payout of it is on hold."""
-    money = orders.format_money(dispute.amount, dispute.currency)
+    money = format_money(dispute.amount, dispute.currency)
     text = (
         f"The payment of order {_short(dispute.order_id)} is disputed ({money}).\n\n"
         f"Until the dispute is decided, {vendor.name}'s earnings from this order are on hold "
@@ -665,7 +644,7 @@ def vendor_dispute_opened(*, to: str, vendor: Vendor, dispute: Dispute) -> Email
 
 
 def operations_dispute_opened(*, to: str, dispute: Dispute) -> EmailMessage:
-    money = orders.format_money(dispute.amount, dispute.currency)
+    money = format_money(dispute.amount, dispute.currency)
     text = (
         f"A {dispute.provider} dispute of {money} was opened on order {dispute.order_id}.\n\n"
         f"Dispute: {dispute.id} (provider id {dispute.provider_dispute_id})\n"
@@ -682,7 +661,7 @@ def operations_dispute_opened(*, to: str, dispute: Dispute) -> EmailMessage:
 
 
 def operations_dispute_reminder(*, to: str, dispute: Dispute) -> EmailMessage:
-    money = orders.format_money(dispute.amount, dispute.currency)
+    money = format_money(dispute.amount, dispute.currency)
     text = (
         f"The evidence deadline of dispute {dispute.id} ({money}, order {dispute.order_id}) "
         f"has passed ({_due(dispute)}), and no outcome is recorded yet.\n\n"
@@ -705,7 +684,7 @@ def vendor_dispute_closed(*, to: str, vendor: Vendor, dispute: Dispute, debit: i
         body = f"{vendor.name}'s earnings from this order are released for payout."
     else:
         outcome = "lost"
-        taken = orders.format_money(-debit, dispute.currency)
+        taken = format_money(-debit, dispute.currency)
         body = (
             f"The payer got their money back; {taken} is deducted from {vendor.name}'s balance "
             "(your part of the disputed amount). The rest of the order is released for payout."

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_
+from sqlalchemy import CursorResult, delete, or_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import (
@@ -56,7 +56,7 @@ async def prune(session: AsyncSession, *, now: datetime) -> dict[str, int]:
     counts: dict[str, int] = {}
     for name, statement in statements.items():
         result = await session.execute(statement)
-        counts[name] = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        counts[name] = result.rowcount if isinstance(result, CursorResult) else 0
     return counts
 
 

@@ -43,9 +43,6 @@ while the HTML and JSON keep the text exactly.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 import unicodedata
 import uuid
@@ -61,9 +58,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce import refunds
-from commerce.catalog.products import InvalidCursor
 from commerce.errors import Conflict, NotFound
-from commerce.pricing import format_amount, round_half_up, split_by_weight
+from commerce.pricing import round_half_up, split_by_weight
+from core import pagination
+from core.money import format_money
 from models import (
     Invoice,
     InvoiceKind,
@@ -659,20 +657,13 @@ async def list_for_vendor(
 
 
 def encode_cursor(invoice: Invoice) -> str:
-    payload = json.dumps([invoice.issued_at.isoformat(), str(invoice.id)], separators=(",", ":"))
-    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+    """The cursor of the page after ``invoice`` (lists are newest first)."""
+    return pagination.encode_cursor("invoices", invoice.issued_at, invoice.id)
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        issued_at, invoice_id = json.loads(raw)
-        when = datetime.fromisoformat(issued_at)
-        if when.tzinfo is None:
-            raise ValueError("naive timestamp")
-        return when, uuid.UUID(invoice_id)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise InvalidCursor("Use the next_cursor of the previous page, unchanged.") from None
+    """The (issued_at, id) a cursor of ``encode_cursor`` continues after."""
+    return pagination.decode_cursor(cursor, "invoices", datetime, uuid.UUID)
 
 
 # --- rendering ---------------------------------------------------------------------------------
@@ -776,7 +767,7 @@ def _context(document: Mapping[str, Any]) -> dict[str, Any]:
     inclusive = bool(document.get("prices_include_tax"))
 
     def money(amount: int) -> str:
-        return format_amount(int(amount), currency)
+        return format_money(int(amount), currency)
 
     lines = []
     for line in document.get("lines", []):

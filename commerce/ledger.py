@@ -33,10 +33,7 @@ the Protocol (with the same idempotency key, the payout id).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -50,6 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from commerce import refunds
 from commerce.errors import Conflict, DomainError, NotFound
 from commerce.pricing import BASIS_POINTS, round_half_up, split_by_weight
+from core import pagination
 from models import (
     Dispute,
     DisputeStatus,
@@ -89,10 +87,6 @@ class DisputeNotFound(NotFound):
 
 class DisputeNotLost(Conflict):
     code, title = "dispute_not_lost", "The dispute has not been lost"
-
-
-class InvalidCursor(DomainError):
-    code, title = "invalid_cursor", "The cursor is not valid"
 
 
 class InvalidRunKey(DomainError):
@@ -419,20 +413,13 @@ async def payouts_by_id(session: AsyncSession, *, payout_ids: Sequence[uuid.UUID
 
 
 def encode_payout_cursor(payout: Payout) -> str:
-    payload = json.dumps([payout.created_at.isoformat(), str(payout.id)], separators=(",", ":"))
-    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+    """The cursor of the page after ``payout`` (lists are newest first)."""
+    return pagination.encode_cursor("payouts", payout.created_at, payout.id)
 
 
 def decode_payout_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, payout_id = json.loads(raw)
-        when = datetime.fromisoformat(created_at)
-        if when.tzinfo is None:
-            raise ValueError("naive timestamp")
-        return when, uuid.UUID(payout_id)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise InvalidCursor("Use the next_cursor of the previous page, unchanged.") from None
+    """The (created_at, id) a cursor of ``encode_payout_cursor`` continues after."""
+    return pagination.decode_cursor(cursor, "payouts", datetime, uuid.UUID)
 
 
 # --- payouts -------------------------------------------------------------------------------

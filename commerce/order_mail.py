@@ -9,7 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.mail import EmailMessage, queue_mail
-from commerce.orders import OrderDetail, format_money
+from commerce.orders import OrderDetail
+from core.money import format_money
 from models import Order, PlatformRole, Shipment, User, Vendor, VendorMembership, VendorRole
 
 

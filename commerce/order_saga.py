@@ -20,17 +20,13 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.common import SearchAttributePair
 from temporalio.service import RPCError
 
 from commerce import orders
 from commerce.errors import DomainError
+from core import temporal
+from core.money import format_money
 from core.settings import Settings
 from models import Order
 from workflows.contracts.orders import (
@@ -79,10 +75,12 @@ async def start_order_workflow(
     vendor_ids: list[str],
     payment_token: str | None,
 ) -> bool:
-    """Start ``order:{id}``; True if this call started it, False if it was started before
-    (a retried request, the reconciler): ids are never reused, so an order has one saga."""
+    """Start ``order:{id}`` (``core.temporal.start_workflow``: an order has one saga, ever);
+    True if this call started it, False if it was started before (a retried request, the
+    reconciler). ``WorkflowUnavailable`` (503) when Temporal did not take it."""
     try:
-        await client.start_workflow(
+        return await temporal.start_workflow(
+            client,
             ORDER_WORKFLOW,
             OrderWorkflowInput(
                 order_id=str(order.id),
@@ -96,34 +94,25 @@ async def start_order_workflow(
             ),
             id=order.workflow_id,
             task_queue=settings.temporal_task_queue,
-            # Neither a running nor an ended saga is ever started twice for one order.
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(ORDER_ID, str(order.id)),
-                    SearchAttributePair(CUSTOMER_ID, str(order.customer_id or "")),
-                    SearchAttributePair(ORDER_STATUS, "pending"),
-                    SearchAttributePair(VENDOR_IDS, vendor_ids),
-                    SearchAttributePair(ORDER_TOTAL, order.grand_total),
-                    SearchAttributePair(ORDER_CURRENCY, order.currency),
-                    SearchAttributePair(PAYMENT_PROVIDER, order.payment_provider),
-                ]
-            ),
-            static_summary=(
-                f"Order {order.id}: {orders.format_money(order.grand_total, order.currency)} "
+            search_attributes=[
+                SearchAttributePair(ORDER_ID, str(order.id)),
+                SearchAttributePair(CUSTOMER_ID, str(order.customer_id or "")),
+                SearchAttributePair(ORDER_STATUS, "pending"),
+                SearchAttributePair(VENDOR_IDS, vendor_ids),
+                SearchAttributePair(ORDER_TOTAL, order.grand_total),
+                SearchAttributePair(ORDER_CURRENCY, order.currency),
+                SearchAttributePair(PAYMENT_PROVIDER, order.payment_provider),
+            ],
+            summary=(
+                f"Order {order.id}: {format_money(order.grand_total, order.currency)} "
                 f"from {len(vendor_ids)} vendor(s), paid with {order.payment_provider}"
             ),
         )
-    except WorkflowAlreadyStartedError:
-        return False  # running or ended already: a replayed request, or the reconciler
-    except RPCError as error:
-        log.warning("could not start an order workflow", extra={"order_id": str(order.id)})
+    except temporal.WorkflowStartFailed as error:
         raise WorkflowUnavailable(
             "The order is stored but could not be started; retry with the same Idempotency-Key.",
             order_id=str(order.id),
         ) from error
-    return True
 
 
 def handle(client: Client, order: Order) -> WorkflowHandle[object, OrderStatusView]:

@@ -9,8 +9,6 @@ an order backwards.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import uuid
@@ -24,11 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce import promotions
 from commerce.accounts.payment_tokens import looks_like_card_number
-from commerce.catalog.products import InvalidCursor
 from commerce.checkout_summary import CheckoutSummary, summarize
 from commerce.errors import Conflict, DomainError, NotFound
-from commerce.pricing import minor_units
+from core import pagination
 from core.locks import advisory_lock
+from core.money import format_money
 from models import (
     Cart,
     CartItem,
@@ -85,16 +83,6 @@ def request_fingerprint(body: Mapping[str, Any]) -> str:
     """SHA-256 of the request's canonical JSON: the same key with another body is refused."""
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def format_money(amount: int, currency: str) -> str:
-    """``8888, "EUR"`` -> ``"88.88 EUR"``: exact, from the currency's exponent, no floats."""
-    exponent = minor_units(currency)
-    sign = "-" if amount < 0 else ""
-    whole, fraction = divmod(abs(amount), 10**exponent)
-    if exponent == 0:
-        return f"{sign}{whole:,} {currency}"
-    return f"{sign}{whole:,}.{fraction:0{exponent}d} {currency}"
 
 
 @dataclass(frozen=True)
@@ -542,20 +530,13 @@ async def resolve_payment_token(
 
 
 def encode_cursor(order: Order) -> str:
-    payload = json.dumps([order.created_at.isoformat(), str(order.id)], separators=(",", ":"))
-    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+    """The cursor of the page after ``order`` (lists are newest first)."""
+    return pagination.encode_cursor("orders", order.created_at, order.id)
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, order_id = json.loads(raw)
-        when = datetime.fromisoformat(created_at)
-        if when.tzinfo is None:
-            raise ValueError("naive timestamp")
-        return when, uuid.UUID(order_id)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise InvalidCursor("Use the next_cursor of the previous page, unchanged.") from None
+    """The (created_at, id) a cursor of ``encode_cursor`` continues after."""
+    return pagination.decode_cursor(cursor, "orders", datetime, uuid.UUID)
 
 
 async def payment_reference(

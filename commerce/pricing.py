@@ -65,49 +65,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Literal, TypeVar
 
+from core import money
+
 K = TypeVar("K")
 
 DiscountKind = Literal["percentage", "fixed", "free_shipping"]
 DISCOUNT_KINDS: frozenset[str] = frozenset({"percentage", "fixed", "free_shipping"})
 BASIS_POINTS = 10_000  # 100%
 
-# ISO 4217 minor units, where they are not 2. The one table of the platform (the catalog's
-# import uses it too); it lives here because pricing must stay free of database imports.
-# fmt: off
-MINOR_UNITS: Mapping[str, int] = {
-    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0,
-    "RWF": 0, "UGX": 0, "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
-    "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
-    "CLF": 4, "UYW": 4,
-}
-# fmt: on
-
 
 class PricingError(ValueError):
     """The cart cannot be priced as given (see the module docstring for what is refused)."""
-
-
-# --- money ----------------------------------------------------------------------------------
-
-
-def minor_units(currency: str) -> int:
-    """How many decimals ``currency`` has (its ISO 4217 exponent): 2 unless
-    :data:`MINOR_UNITS` says otherwise (0 for JPY, 3 for KWD, ...)."""
-    _check_currency("currency", currency)
-    return MINOR_UNITS.get(currency, 2)
-
-
-def format_amount(amount: int, currency: str) -> str:
-    """Minor units as a plain display string: 1999 EUR -> "19.99 EUR", 1500 JPY -> "1500 JPY",
-    1234 KWD -> "1.234 KWD", -5 EUR -> "-0.05 EUR". No grouping and no locale: localized
-    formatting belongs to whoever renders it for a shopper."""
-    _check_int("amount", amount, minimum=None)
-    exponent = minor_units(currency)
-    sign = "-" if amount < 0 else ""
-    if exponent == 0:
-        return f"{sign}{abs(amount)} {currency}"
-    whole, fraction = divmod(abs(amount), 10**exponent)
-    return f"{sign}{whole}.{fraction:0{exponent}d} {currency}"
 
 
 def round_half_up(numerator: int, denominator: int) -> int:
@@ -499,16 +467,10 @@ def _check_id(name: str, value: object) -> None:
 
 
 def _check_currency(name: str, value: object) -> None:
-    # Upper-case codes only: "eur" is a caller that skipped normalisation, and guessing
-    # would hide it (and a lower-case "jpy" would silently get 2 decimals).
-    if not (
-        isinstance(value, str)
-        and len(value) == 3
-        and value.isascii()
-        and value.isalpha()
-        and value.isupper()
-    ):
-        raise PricingError(f"{name} must be an ISO 4217 code like 'EUR', not {value!r}.")
+    try:
+        money.check_currency(value)
+    except money.InvalidCurrency:
+        raise PricingError(f"{name} must be an ISO 4217 code like 'EUR', not {value!r}.") from None
 
 
 def _id_set(name: str, ids: object) -> frozenset[str]:

@@ -49,9 +49,9 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -165,11 +165,11 @@ def _check_values(values: dict[str, Any], *, vendor_id: uuid.UUID | None) -> dic
     out["name"] = name
 
     try:
-        kind = PromotionKind(out.get("kind"))
+        kind = PromotionKind(str(out.get("kind")))
     except ValueError:
         raise _invalid("kind", "The kind is percentage, fixed or free_shipping.") from None
     try:
-        scope = PromotionScope(out.get("scope"))
+        scope = PromotionScope(str(out.get("scope")))
     except ValueError:
         raise _invalid("scope", "The scope is cart, vendor, category or products.") from None
     out["kind"], out["scope"] = kind, scope
@@ -463,7 +463,8 @@ def _discount(promotion: Promotion, scoped: Sequence[pricing.PricedLine]) -> pri
     return pricing.Discount(
         promotion_id=str(promotion.id),
         label=promotion.name,
-        kind=promotion.kind.value,  # type: ignore[arg-type]
+        # PromotionKind has exactly DiscountKind's values; free_shipping returned above.
+        kind=cast(pricing.DiscountKind, promotion.kind.value),
         value=promotion.value,
         scope=frozenset(line.line_id for line in scoped),
         currency=promotion.currency if promotion.kind == PromotionKind.FIXED else None,
@@ -520,17 +521,17 @@ def evaluate(
         if not key or key in seen_codes:
             continue
         seen_codes.add(key)
-        promotion = by_code.get(key)
-        if promotion is None:
+        named = by_code.get(key)
+        if named is None:
             problems.append(CouponProblem(typed, "unknown"))
             continue
         reason, scoped = _refusal(
-            promotion, lines=lines, currency=currency, now=now, customer_usage=customer_usage
+            named, lines=lines, currency=currency, now=now, customer_usage=customer_usage
         )
         if reason is not None:
             problems.append(CouponProblem(typed, reason))
-        elif promotion.id not in applicable:
-            applicable[promotion.id] = (promotion, typed, scoped)
+        elif named.id not in applicable:
+            applicable[named.id] = (named, typed, scoped)
     for promotion in promotions:
         if not promotion.automatic or promotion.id in applicable:
             continue
@@ -553,9 +554,9 @@ def evaluate(
     ]
     # max() keeps the first of equals: ties go to the earlier in application order.
     best = max(range(len(discounts)), key=lambda i: amounts[i])
-    for index, (_, _, typed) in enumerate(discounts):
-        if index != best and typed is not None:
-            problems.append(CouponProblem(typed, "not_combinable"))
+    for index, (_, _, code) in enumerate(discounts):
+        if index != best and code is not None:
+            problems.append(CouponProblem(code, "not_combinable"))
     return Evaluation([discounts[best][0]], problems)
 
 
@@ -589,7 +590,7 @@ async def load_candidates(
     (whatever their state, so a refusal can say why), the active automatic promotions in their
     window of the platform and of the cart's vendors, and the user's uses of them."""
     codes = sorted({normalize_code(c) for c in coupon_codes if normalize_code(c)})
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     if codes:
         conditions.append(func.lower(Promotion.code).in_(codes))
     conditions.append(

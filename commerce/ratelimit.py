@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -125,7 +125,7 @@ class LoginGuard:
             if failures is not None and failures >= self._threshold:
                 lock = min(self._base_lock * 2 ** (failures - self._threshold), MAX_LOCK)
                 await session.execute(
-                    ThrottleRow.__table__.update()
+                    update(ThrottleRow)
                     .where(ThrottleRow.key == key)
                     .values(locked_until=now + lock)
                 )

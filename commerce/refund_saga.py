@@ -12,18 +12,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.common import SearchAttributePair
 
 from commerce import refunds
 from commerce.errors import DomainError
 from commerce.order_saga import timings
+from core import temporal
 from core.settings import Settings
 from models import RefundSource
 from workflows.contracts.refunds import REFUND_WORKFLOW, RefundWorkflowInput, refund_workflow_id
@@ -59,13 +53,10 @@ async def _start(
     order_id: uuid.UUID | str | None,
     summary: str | None,
 ) -> bool:
-    attributes = (
-        TypedSearchAttributes([SearchAttributePair(ORDER_ID, str(order_id))])
-        if order_id is not None
-        else TypedSearchAttributes.empty
-    )
+    attributes = [SearchAttributePair(ORDER_ID, str(order_id))] if order_id is not None else []
     try:
-        await client.start_workflow(
+        return await temporal.start_workflow(
+            client,
             REFUND_WORKFLOW,
             RefundWorkflowInput(
                 refund_id=str(refund_id),
@@ -74,19 +65,13 @@ async def _start(
             ),
             id=refund_workflow_id(str(refund_id)),
             task_queue=settings.temporal_task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             search_attributes=attributes,
-            static_summary=summary or f"Refund {refund_id}",
+            summary=summary or f"Refund {refund_id}",
         )
-    except WorkflowAlreadyStartedError:
-        return False
-    except RPCError as error:
-        log.warning("could not start a refund workflow", extra={"refund_id": str(refund_id)})
+    except temporal.WorkflowStartFailed as error:
         raise RefundWorkflowUnavailable(
             "The refund is stored but could not be started yet.", refund_id=str(refund_id)
         ) from error
-    return True
 
 
 # --- the reconciler ----------------------------------------------------------------------------

@@ -26,9 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from commerce import orders
 from commerce.errors import Conflict, DomainError, NotFound
 from commerce.mail import EmailMessage, queue_mail
-from commerce.orders import format_money
 from commerce.pricing import split_by_weight
 from core.locks import advisory_lock
+from core.money import format_money
 from models import (
     Order,
     OrderEvent,

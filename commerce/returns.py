@@ -15,8 +15,6 @@ less those cancelled and those in other returns that are not rejected or withdra
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,7 +27,8 @@ from commerce import orders, refunds
 from commerce.errors import Conflict, DomainError, NotFound
 from commerce.mail import EmailMessage, queue_mail
 from commerce.order_mail import vendor_recipients
-from commerce.orders import format_money
+from core import pagination
+from core.money import format_money
 from models import (
     Order,
     OrderLine,
@@ -255,11 +254,13 @@ async def list_for_vendor(
 
 
 def encode_cursor(request: ReturnRequest) -> str:
-    payload = json.dumps([request.created_at.isoformat(), str(request.id)], separators=(",", ":"))
-    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+    """The cursor of the page after ``request`` (lists are newest first)."""
+    return pagination.encode_cursor("returns", request.created_at, request.id)
 
 
-decode_cursor = orders.decode_cursor
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The (created_at, id) a cursor of ``encode_cursor`` continues after."""
+    return pagination.decode_cursor(cursor, "returns", datetime, uuid.UUID)
 
 
 # --- asking for a return -----------------------------------------------------------------------

@@ -139,6 +139,7 @@ async def move(
 ) -> bool:
     """Move forward along the progression (or to ``exception`` before delivery); a retried or
     late step finds it moved and changes nothing."""
+    allowed: list[ShipmentStatus]
     if to == ShipmentStatus.EXCEPTION:
         allowed = [s for s in PROGRESSION if s != ShipmentStatus.DELIVERED]
     elif to == ShipmentStatus.CANCELLED:

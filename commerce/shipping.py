@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.errors import Conflict, DomainError, NotFound
-from commerce.money import tender_currency
+from core.money import tender_currency
 from models import ShippingMethod, ShippingRate, ShippingZone
 
 METHOD_CODE = re.compile(r"^[a-z0-9_-]{1,40}$")
@@ -525,7 +525,7 @@ async def quote(
             ShippingMethod.vendor_id == vendor_id,
             ShippingMethod.is_active,
             ShippingZone.vendor_id == vendor_id,
-            destination == any_(ShippingZone.countries),
+            any_(ShippingZone.countries) == destination,
             ShippingRate.currency == currency,
             ShippingRate.min_weight_grams <= weight_grams,
             or_(
@@ -680,6 +680,8 @@ def _only(error: type[DomainError], changes: Mapping[str, Any], allowed: set[str
 async def _store_unique(session: AsyncSession, row: ShippingZone | ShippingMethod) -> None:
     """Flush ``row``, a clash with another of the vendor's zones (same name) or methods (same
     code) becoming :class:`ShippingZoneExists` or :class:`ShippingMethodExists` (409)."""
+    model: type[ShippingZone] | type[ShippingMethod]
+    clash: ShippingZoneExists | ShippingMethodExists
     if isinstance(row, ShippingZone):
         model, column, value = ShippingZone, ShippingZone.name, row.name
         constraint = "uq_shipping_zones_vendor_id_name"

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pycountry
-from sqlalchemy import func, or_, select, true
+from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -191,7 +191,7 @@ async def rates_for(
     missing ``"standard"`` is the caller's to handle (it cannot be priced)."""
     country = country.strip().upper()
     key = region_key(country, region)
-    scope = TaxRate.region.is_(None)
+    scope: ColumnElement[bool] = TaxRate.region.is_(None)
     if key is not None:
         scope = or_(scope, TaxRate.region == key)
     found = await session.execute(

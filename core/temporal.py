@@ -1,9 +1,12 @@
-"""Connecting to Temporal and making sure the platform's search attributes exist."""
+"""Connecting to Temporal, making sure the platform's search attributes exist, and the one
+way to start a workflow."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
@@ -11,7 +14,14 @@ from temporalio.api.operatorservice.v1 import (
     ListSearchAttributesRequest,
 )
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.settings import Settings
@@ -91,3 +101,70 @@ async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
         return []
     log.info("registered search attributes", extra={"added": sorted(missing)})
     return sorted(missing)
+
+
+# --- starting workflows ------------------------------------------------------------------------
+
+#: How long a start may take before it counts as failed (the caller's row is stored already,
+#: so nothing is lost: a reconciler, or the client's retry, starts it later).
+START_TIMEOUT = timedelta(seconds=5)
+
+
+class WorkflowStartFailed(Exception):
+    """Temporal did not take the start (unreachable, or too slow); whether it started is
+    unknown, and starting again is safe (ids are never reused)."""
+
+
+async def start_workflow(
+    client: Client,
+    workflow: str,
+    arg: object,
+    *,
+    id: str,
+    task_queue: str,
+    search_attributes: Sequence[SearchAttributePair[Any]] = (),
+    summary: str | None = None,
+    signal: str | None = None,
+    signal_args: Sequence[object] = (),
+) -> bool:
+    """The one way the application starts a workflow, with one policy:
+
+    - An id names one thing (an order, a refund, a payout run) and is never reused: a
+      workflow that ended is not started again (``REJECT_DUPLICATE``).
+    - Starting an id that runs or ran already is not an error: False (a retried request, a
+      reconciler, two admins at once); True when this call started it.
+    - With ``signal`` (signal-with-start), the signal is delivered whether the workflow ran
+      already or starts now: True if it was delivered, False if the workflow had ended.
+    - Temporal unreachable, or not answering within ``START_TIMEOUT``: ``WorkflowStartFailed``,
+      for the caller to turn into its 503. Callers store their row first, so it is never lost.
+    """
+    try:
+        await client.start_workflow(
+            workflow,
+            arg,
+            id=id,
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            # A plain start refuses a running workflow; signal-with-start delivers to it (its
+            # only behaviour: the server takes no other conflict policy with a signal).
+            id_conflict_policy=(
+                WorkflowIDConflictPolicy.UNSPECIFIED
+                if signal is not None
+                else WorkflowIDConflictPolicy.FAIL
+            ),
+            search_attributes=TypedSearchAttributes(list(search_attributes)),
+            static_summary=summary,
+            start_signal=signal,
+            start_signal_args=signal_args,
+            rpc_timeout=START_TIMEOUT,
+        )
+    except WorkflowAlreadyStartedError:
+        return False
+    except (RPCError, RuntimeError) as error:
+        # RuntimeError: a lazy client that cannot connect ("Failed client connect").
+        log.warning(
+            "could not start a workflow",
+            extra={"workflow": workflow, "workflow_id": id, "error": type(error).__name__},
+        )
+        raise WorkflowStartFailed(f"Temporal did not start {id}") from error
+    return True

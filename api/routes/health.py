@@ -58,7 +58,7 @@ async def readyz(request: Request) -> Any:
     )
     checks = {"database": database, "temporal": temporal}
     if all(value == "ok" for value in checks.values()):
-        return Readiness(status="ready", checks=checks)  # type: ignore[arg-type]
+        return Readiness(status="ready", checks=checks)
     failing = ", ".join(name for name, value in checks.items() if value != "ok")
     return problem_response(
         503,

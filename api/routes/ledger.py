@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 from datetime import datetime
 from typing import Annotated
@@ -10,8 +9,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import Client, WorkflowFailureError
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from api.access import AdminUser, VendorManager
@@ -20,6 +17,7 @@ from commerce import ledger
 from commerce.errors import DomainError
 from commerce.order_saga import timings
 from core.settings import Settings
+from core.temporal import WorkflowStartFailed, start_workflow
 from models import LedgerKind, PayoutStatus
 from workflows.contracts.payouts import (
     PAYOUT_WORKFLOW,
@@ -28,8 +26,6 @@ from workflows.contracts.payouts import (
     manual_run_workflow_id,
     run_key_for,
 )
-
-log = logging.getLogger("emporium.payouts")
 
 router = APIRouter(tags=["ledger"])
 admin_router = APIRouter(prefix="/admin/payouts", tags=["admin"])
@@ -156,21 +152,17 @@ async def start_payout_run(
     run_key = run_key_for(now)
     workflow_id = manual_run_workflow_id(run_key)
     try:
-        await client.start_workflow(
+        started = await start_workflow(
+            client,
             PAYOUT_WORKFLOW,
             PayoutWorkflowInput(timings=timings(settings), run_key=run_key, as_of=now.isoformat()),
             id=workflow_id,
             task_queue=settings.temporal_task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            static_summary="Payout run started by an admin",
+            summary="Payout run started by an admin",
         )
-    except WorkflowAlreadyStartedError:
-        return workflow_id, run_key, False
-    except RPCError as error:
-        log.warning("could not start a payout run", exc_info=True)
+    except WorkflowStartFailed as error:
         raise PayoutsUnavailable("Temporal did not take the run; try again.") from error
-    return workflow_id, run_key, True
+    return workflow_id, run_key, started
 
 
 @admin_router.post("/run", status_code=202)

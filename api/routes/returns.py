@@ -18,19 +18,13 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.common import SearchAttributePair
 
 from api.access import CurrentUser, VendorManager, VendorStaff
 from api.deps import NowDep, SessionDep, SettingsDep, TemporalDep
 from commerce import order_saga, orders, returns
 from core.settings import Settings
+from core.temporal import WorkflowStartFailed, start_workflow
 from models import ReturnRequest, ReturnStatus, Vendor
 from workflows.contracts.returns import (
     RETURN_CHANGED_SIGNAL,
@@ -179,10 +173,12 @@ async def _start_facts(session: AsyncSession, found: returns.ReturnDetail) -> _S
     )
 
 
-async def _start(client: Client, settings: Settings, facts: _Start, *, nudge: bool) -> None:
-    """Start ``return:{id}`` (``nudge``: or, if it runs, signal it that the state changed)."""
+async def _start(client: Client, settings: Settings, facts: _Start, *, nudge: bool) -> bool:
+    """Start ``return:{id}`` (``nudge``: or, if it runs, signal it that the state changed);
+    False when it had started (``nudge``: had ended) already."""
     request = facts.request
-    await client.start_workflow(
+    return await start_workflow(
+        client,
         RETURN_WORKFLOW,
         ReturnWorkflowInput(
             return_id=str(request.id),
@@ -192,20 +188,13 @@ async def _start(client: Client, settings: Settings, facts: _Start, *, nudge: bo
         ),
         id=return_workflow_id(str(request.id)),
         task_queue=settings.temporal_task_queue,
-        # One workflow per return, ever: an ended one is never started again.
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        id_conflict_policy=(
-            WorkflowIDConflictPolicy.UNSPECIFIED if nudge else WorkflowIDConflictPolicy.FAIL
-        ),
-        start_signal=RETURN_CHANGED_SIGNAL if nudge else None,
-        search_attributes=TypedSearchAttributes(
-            [
-                SearchAttributePair(ORDER_ID, str(request.order_id)),
-                SearchAttributePair(CUSTOMER_ID, str(facts.customer_id or "")),
-                SearchAttributePair(VENDOR_IDS, [str(request.vendor_id)]),
-            ]
-        ),
-        static_summary=facts.summary,
+        signal=RETURN_CHANGED_SIGNAL if nudge else None,
+        search_attributes=[
+            SearchAttributePair(ORDER_ID, str(request.order_id)),
+            SearchAttributePair(CUSTOMER_ID, str(facts.customer_id or "")),
+            SearchAttributePair(VENDOR_IDS, [str(request.vendor_id)]),
+        ],
+        summary=facts.summary,
     )
 
 
@@ -219,10 +208,8 @@ async def _moved(
     facts = await _start_facts(session, found)
     await session.commit()
     try:
-        await _start(temporal, settings, facts, nudge=True)
-    except WorkflowAlreadyStartedError:
-        pass  # ended already: nothing left to tell it
-    except RPCError:
+        await _start(temporal, settings, facts, nudge=True)  # False: ended, nothing to tell
+    except WorkflowStartFailed:
         log.warning("could not nudge a return's workflow", extra={"return_id": str(request.id)})
     return ReturnRead.from_domain(found)
 
@@ -265,7 +252,7 @@ async def request_return(
     await session.commit()
     try:
         await _start(temporal, settings, facts, nudge=False)
-    except RPCError as error:
+    except WorkflowStartFailed as error:
         # Nobody would keep its deadline: withdraw it, so its units can be asked back again.
         await returns.abandon(
             session, return_id=request.id, reason="Return withdrawn: it could not be started."

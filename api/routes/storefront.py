@@ -18,7 +18,8 @@ from api.schemas.storefront import (
     VendorPageRead,
 )
 from commerce.catalog import storefront
-from commerce.catalog.storefront import DEFAULT_PAGE_SIZE, MAX_CURSOR_LENGTH, MAX_PAGE_SIZE
+from commerce.catalog.storefront import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from core.pagination import MAX_CURSOR_LENGTH
 
 router = APIRouter(tags=["storefront"], dependencies=[Public])
 

@@ -404,7 +404,8 @@ class OidcClient:
     async def _fetch_jwks(self, provider: OidcProvider, jwks_uri: str) -> KeySet:
         document = await self._request_json(provider, jwks_uri, what="jwks")
         try:
-            # Any JSON object is passed on: a malformed key set raises, and is caught here.
+            # Any JSON object is passed on (the typed form is what a valid set looks like): a
+            # malformed key set raises, and is caught here.
             key_set = KeySet.import_key_set(document)  # type: ignore[arg-type]
         except (JoseError, ValueError, TypeError, KeyError):
             raise OidcError("oidc_provider_error", f"{provider.name}: unusable JWKS") from None

@@ -43,7 +43,9 @@ class TokenPair:
 
 
 def scopes_for(user: User) -> tuple[str, ...]:
-    return CUSTOMER_SCOPES + ROLE_SCOPES.get(user.platform_role, ())  # type: ignore[arg-type]
+    if user.platform_role is None:
+        return CUSTOMER_SCOPES
+    return CUSTOMER_SCOPES + ROLE_SCOPES.get(user.platform_role, ())
 
 
 async def _issue_refresh(

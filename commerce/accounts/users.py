@@ -457,7 +457,7 @@ async def delete_account(
     await mail.queue_mail(session, mail.account_deleted(to=user.email))
     await sessions.revoke_all_sessions(session, user=user, reason="account_deleted", now=now)
     for model in (Address, SavedPaymentMethod, Identity, RecoveryCode, EmailToken, Wishlist):
-        await session.execute(delete(model).where(model.user_id == user.id))  # type: ignore[attr-defined]
+        await session.execute(delete(model).where(model.user_id == user.id))
     # Orders stay (for the books and the vendors) but lose what identifies the person: the
     # contact address and every part of the delivery address except the country.
     await session.execute(

@@ -55,7 +55,7 @@ from sqlalchemy.orm import selectinload
 
 from commerce.catalog import products
 from commerce.errors import Conflict, DomainError
-from commerce.pricing import MINOR_UNITS
+from core import money
 from models import Category, Product, ProductStatus, Variant
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
@@ -126,13 +126,6 @@ class ProductMismatch(Conflict):
 # --- money ----------------------------------------------------------------------------------
 
 
-def minor_units(currency: str) -> int:
-    """How many decimals ``currency`` has (ISO 4217): 2 unless the one exponent table,
-    ``commerce.pricing.MINOR_UNITS``, says otherwise. Codes with no minor unit at all (gold,
-    SDR, the testing code) never get here: ``commerce.money.NOT_TENDER`` refuses them."""
-    return MINOR_UNITS.get(currency, 2)
-
-
 def parse_amount(value: object, currency: str, *, column: str = "price") -> int:
     """A major-unit amount ("19.99", or an int or Decimal from JSON) in minor units of
     ``currency``, exactly: Decimal arithmetic throughout, and more decimals than the
@@ -151,7 +144,7 @@ def parse_amount(value: object, currency: str, *, column: str = "price") -> int:
         raise products.InvalidPrice(
             f"{column} {text[:40]!r} is not a decimal amount like 19.99 (digits and one '.')."
         )
-    exponent = minor_units(currency)
+    exponent = money.exponent(currency)
     scaled = Decimal(text).scaleb(exponent)
     if scaled != scaled.to_integral_value():
         raise products.InvalidPrice(
@@ -161,16 +154,6 @@ def parse_amount(value: object, currency: str, *, column: str = "price") -> int:
     if amount > products.MAX_AMOUNT:
         raise products.InvalidPrice(f"{column} {text!r} is too large.")
     return amount
-
-
-def format_amount(amount: int, currency: str) -> str:
-    """Minor units as the decimal string :func:`parse_amount` reads back: 1999 EUR -> "19.99",
-    1500 JPY -> "1500", 1234 KWD -> "1.234"."""
-    exponent = minor_units(currency)
-    if exponent == 0:
-        return str(amount)
-    whole, fraction = divmod(amount, 10**exponent)
-    return f"{whole}.{fraction:0{exponent}d}"
 
 
 # --- reading files --------------------------------------------------------------------------
@@ -587,7 +570,7 @@ async def _apply_row(
         )
         created = True
     else:
-        changes = {
+        changes: dict[str, Any] = {
             name: fields[name]
             for name in ("title", "description", "brand", "tags")
             if name in fields and getattr(product, name) != fields[name]
@@ -684,10 +667,10 @@ async def export_rows(session: AsyncSession, *, vendor_id: uuid.UUID) -> list[di
                     **base,
                     "sku": variant.sku,
                     "options": dict(sorted(variant.options.items())),
-                    "price": format_amount(variant.price_amount, currency),
+                    "price": money.decimal_string(variant.price_amount, currency),
                     "compare_at": None
                     if compare_at is None
-                    else format_amount(compare_at, currency),
+                    else money.decimal_string(compare_at, currency),
                     "currency": currency,
                     "barcode": variant.barcode,
                     "weight_grams": variant.weight_grams,

@@ -994,7 +994,7 @@ def parse_stock_csv(data: bytes) -> list[dict[str, str]]:
         missing = [name for name in ("sku", "on_hand") if name not in columns]
         if missing:
             raise InvalidImportFile(f"The header lacks {', '.join(missing)}.")
-        rows = []
+        rows: list[dict[str, str]] = []
         for record in reader:
             if not any(value.strip() for value in record):
                 continue  # blank lines, e.g. a trailing one
@@ -1225,7 +1225,7 @@ async def _clear_default(session: AsyncSession, warehouses: Iterable[Warehouse])
     await session.flush()
 
 
-def _levels_query() -> Select[tuple[InventoryLevel, str, uuid.UUID, str]]:
+def _levels_query() -> Select[InventoryLevel, str, uuid.UUID, str]:
     return (
         select(InventoryLevel, Variant.sku, Variant.product_id, Warehouse.code)
         .join(Variant, Variant.id == InventoryLevel.variant_id)

@@ -16,9 +16,6 @@ loaded (the sessions here have no lazy loading to fall back on).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 import unicodedata
 import uuid
@@ -36,8 +33,9 @@ from sqlalchemy.orm import selectinload
 
 from commerce.catalog.gtin import is_valid_gtin
 from commerce.errors import Conflict, DomainError, NotFound
-from commerce.money import tender_currency
 from commerce.search.outbox import enqueue_reindex
+from core import pagination
+from core.money import tender_currency
 from models import (
     Category,
     InventoryLevel,
@@ -157,10 +155,6 @@ class ImageLimit(Conflict):
 
 class InvalidImageOrder(DomainError):
     status, code, title = 422, "invalid_image_order", "The image order is not valid"
-
-
-class InvalidCursor(DomainError):
-    status, code, title = 422, "invalid_cursor", "The page cursor is not valid"
 
 
 class NoDefaultWarehouse(Conflict):
@@ -501,22 +495,11 @@ class ProductPage:
 
 
 def _encode_cursor(product: Product) -> str:
-    payload = json.dumps([product.created_at.isoformat(), str(product.id)], separators=(",", ":"))
-    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+    return pagination.encode_cursor("vendor_products", product.created_at, product.id)
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        if len(cursor) > 200:
-            raise ValueError("too long")
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, product_id = json.loads(raw)
-        when = datetime.fromisoformat(created_at)
-        if when.tzinfo is None:
-            raise ValueError("naive timestamp")
-        return when, uuid.UUID(product_id)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise InvalidCursor("Use the next_cursor of the previous page, unchanged.") from None
+    return pagination.decode_cursor(cursor, "vendor_products", datetime, uuid.UUID)
 
 
 async def list_products(
@@ -630,7 +613,7 @@ async def create_product(
             id=uuid.uuid4(),
             vendor_id=vendor_id,
             status=ProductStatus.DRAFT,
-            slug=wanted or await _free_slug(session, slugify(values["title"])),
+            slug=wanted or await _free_slug(session, slugify(str(values["title"]))),
             **values,
         )
         try:
@@ -1000,11 +983,12 @@ def normalize_image_url(url: object) -> str:
 def normalize_alt_text(alt_text: object) -> str:
     if alt_text is None:
         return ""
-    if len(_text(alt_text, InvalidImage, "alt_text").strip()) > MAX_ALT_TEXT_LENGTH:
+    text = _text(alt_text, InvalidImage, "alt_text")
+    if len(text.strip()) > MAX_ALT_TEXT_LENGTH:
         raise _field_error(
             InvalidImage, "alt_text", f"Alt text has at most {MAX_ALT_TEXT_LENGTH} characters."
         )
-    return " ".join(alt_text.split())
+    return " ".join(text.split())
 
 
 async def add_image(

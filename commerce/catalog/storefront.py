@@ -8,24 +8,30 @@ Searching is ``commerce.search``'s job; this module answers the browsing pages.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
-import hashlib
-import hmac
-import json
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVarTuple
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    SQLColumnExpression,
+    and_,
+    exists,
+    func,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from commerce.errors import DomainError, NotFound
+from commerce.errors import NotFound
+from core import pagination
 from models import (
     Category,
     InventoryLevel,
@@ -39,11 +45,6 @@ from models import (
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 24
-MAX_CURSOR_LENGTH = 512
-
-
-class InvalidCursor(DomainError):
-    status, code, title = 422, "invalid_cursor", "The page cursor is not valid"
 
 
 class ProductSort(enum.StrEnum):
@@ -173,7 +174,10 @@ def _product_is_visible() -> ColumnElement[bool]:
     )
 
 
-def _visible(statement: Select[Any]) -> Select[Any]:
+_Columns = TypeVarTuple("_Columns")
+
+
+def _visible(statement: Select[*_Columns]) -> Select[*_Columns]:
     """Join the vendor and keep only what the storefront may show. Every query here goes
     through it (or ``_product_is_visible``), so the rule lives in one place."""
     return statement.join(Vendor, Vendor.id == Product.vendor_id).where(
@@ -188,54 +192,26 @@ _PUBLISHED_AT = func.coalesce(Product.published_at, Product.created_at)
 
 # --- cursors --------------------------------------------------------------------------------
 
-# Not a secret, and not needed to be one: a forged cursor only chooses where a page starts,
-# which any client can do by paging. The digest makes an edited or truncated cursor fail
-# loudly as invalid_cursor instead of silently starting somewhere else.
-_CURSOR_DIGEST_SIZE = 8
+#: What each sort order's cursor holds before the product id.
+_KEY_TYPE: dict[ProductSort, type[pagination.Key]] = {
+    ProductSort.NEWEST: datetime,
+    ProductSort.PRICE_ASC: int,
+    ProductSort.PRICE_DESC: int,
+    ProductSort.TITLE: str,
+}
 
 
-def _encode_cursor(sort: ProductSort, key: object, product_id: uuid.UUID) -> str:
-    if isinstance(key, datetime):
-        key = key.isoformat()
-    payload = json.dumps([sort.value, key, str(product_id)], separators=(",", ":")).encode()
-    digest = hashlib.blake2b(payload, digest_size=_CURSOR_DIGEST_SIZE).digest()
-    return base64.urlsafe_b64encode(digest + payload).decode().rstrip("=")
+def _encode_cursor(sort: ProductSort, key: pagination.Key, product_id: uuid.UUID) -> str:
+    return pagination.encode_cursor(f"products:{sort.value}", key, product_id)
 
 
-def _decode_cursor(cursor: str, sort: ProductSort) -> tuple[object, uuid.UUID]:
-    """The sort key and product id a cursor was made from, or ``InvalidCursor``."""
-    if len(cursor) > MAX_CURSOR_LENGTH:
-        raise InvalidCursor("The cursor is too long.")
-    try:
-        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
-        digest, payload = raw[:_CURSOR_DIGEST_SIZE], raw[_CURSOR_DIGEST_SIZE:]
-        expected = hashlib.blake2b(payload, digest_size=_CURSOR_DIGEST_SIZE).digest()
-        if not hmac.compare_digest(digest, expected):
-            raise ValueError("digest mismatch")
-        made_for, key, product_id = json.loads(payload)
-        if made_for != sort.value:
-            raise InvalidCursor("The cursor belongs to another sort order; start from page one.")
-        return _parse_key(sort, key), uuid.UUID(product_id)
-    except InvalidCursor:
-        raise
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise InvalidCursor("Use the next_cursor of the previous page, unchanged.") from None
-
-
-def _parse_key(sort: ProductSort, key: object) -> object:
-    match sort:
-        case ProductSort.NEWEST if isinstance(key, str):
-            parsed = datetime.fromisoformat(key)
-            if parsed.tzinfo is None:
-                raise ValueError("naive timestamp")
-            return parsed
-        case ProductSort.PRICE_ASC | ProductSort.PRICE_DESC if isinstance(
-            key, int
-        ) and not isinstance(key, bool):
-            return key
-        case ProductSort.TITLE if isinstance(key, str):
-            return key
-    raise ValueError("sort key of the wrong type")
+def _decode_cursor(cursor: str, sort: ProductSort) -> tuple[pagination.Key, uuid.UUID]:
+    """The sort key and product id a cursor of this sort order was made from; a cursor of
+    another sort order is ``InvalidCursor``."""
+    key, product_id = pagination.decode_cursor(
+        cursor, f"products:{sort.value}", _KEY_TYPE[sort], uuid.UUID
+    )
+    return key, product_id
 
 
 # --- product lists --------------------------------------------------------------------------
@@ -320,7 +296,7 @@ async def list_products(
     if tag is not None:
         statement = statement.where(Product.tags.contains([tag]))
 
-    key: ColumnElement[Any] = {
+    key: SQLColumnExpression[Any] = {
         ProductSort.NEWEST: _PUBLISHED_AT,
         ProductSort.PRICE_ASC: cheapest.c.amount,
         ProductSort.PRICE_DESC: cheapest.c.amount,
@@ -481,15 +457,12 @@ async def category_tree(session: AsyncSession) -> list[CategoryNode]:
             select(Category.id, Category.parent_id, Category.slug, Category.name, Category.path)
         )
     ).all()
-    counts = dict(
-        (
-            await session.execute(
-                _visible(select(Product.category_id, func.count()).select_from(Product))
-                .where(Product.category_id.is_not(None))
-                .group_by(Product.category_id)
-            )
-        ).all()
+    counted = await session.execute(
+        _visible(select(Product.category_id, func.count()).select_from(Product))
+        .where(Product.category_id.is_not(None))
+        .group_by(Product.category_id)
     )
+    counts = {category_id: count for category_id, count in counted if category_id is not None}
     nodes = {row.id: CategoryNode(row.id, row.slug, row.name, row.path) for row in categories}
     children: dict[uuid.UUID | None, list[CategoryNode]] = defaultdict(list)
     for row in categories:

@@ -9,8 +9,6 @@ table with one aggregate statement, in the same transaction; see :func:`_refresh
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import uuid
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.errors import DomainError, Forbidden, NotFound
 from commerce.search.outbox import enqueue_reindex
+from core import pagination
 from models import (
     DeliveredPurchase,
     Product,
@@ -53,10 +52,6 @@ class NotABuyer(Forbidden):
 
 class InvalidReview(DomainError):
     status, code, title = 422, "invalid_review", "The review is not valid"
-
-
-class InvalidCursor(DomainError):
-    status, code, title = 422, "invalid_cursor", "The page cursor is not valid"
 
 
 @dataclass(frozen=True)
@@ -137,7 +132,7 @@ async def write_review(
         title=title,
         body=body,
     )
-    statement = statement.on_conflict_do_update(
+    upsert = statement.on_conflict_do_update(
         constraint="uq_reviews_product_id_user_id",
         set_={
             "rating": statement.excluded.rating,
@@ -146,7 +141,7 @@ async def write_review(
             "updated_at": now,
         },
     ).returning(Review.id)
-    review_id = (await session.execute(statement)).scalar_one()
+    review_id = (await session.execute(upsert)).scalar_one()
     await _refresh_ratings(session, product_id=product_id, vendor_id=vendor_id)
     return WrittenReview(review=await _load(session, review_id), created=existing is None)
 
@@ -425,21 +420,11 @@ async def _load(session: AsyncSession, review_id: uuid.UUID) -> Review:
 
 
 def _encode_cursor(review: Review) -> str:
-    raw = f"{review.created_at.isoformat()}|{review.id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return pagination.encode_cursor("reviews", review.created_at, review.id)
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        raw = base64.urlsafe_b64decode(padded.encode("ascii")).decode()
-        created, _, review_id = raw.partition("|")
-        after = datetime.fromisoformat(created), uuid.UUID(review_id)
-    except (ValueError, binascii.Error, UnicodeError):
-        raise InvalidCursor("Pass back the `next_cursor` of the previous page.") from None
-    if after[0].tzinfo is None:
-        raise InvalidCursor("Pass back the `next_cursor` of the previous page.")
-    return after
+    return pagination.decode_cursor(cursor, "reviews", datetime, uuid.UUID)
 
 
 def _problem(field: str, message: str, kind: str) -> dict[str, Any]:

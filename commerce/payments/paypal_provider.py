@@ -29,7 +29,6 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from decimal import Decimal
 from typing import Any, TypeVar
 
 import requests
@@ -73,7 +72,7 @@ from commerce.payments.provider import (
     TransientPaymentError,
     WebhookEvent,
 )
-from commerce.pricing import minor_units
+from core import money as money_units
 
 T = TypeVar("T")
 
@@ -143,17 +142,15 @@ _REMEMBERED_KEYS = 10_000
 
 
 def to_paypal_value(amount: int, currency: str) -> str:
-    """Minor units as PayPal's decimal string: 1999 EUR -> "19.99", 1500 JPY -> "1500"."""
-    exponent = minor_units(currency)
-    return f"{Decimal(amount).scaleb(-exponent):.{exponent}f}"
+    """Minor units as PayPal's decimal string: 1999 EUR -> "19.99", 1500 JPY -> "1500",
+    123400 HUF -> "1234" (PayPal takes HUF and TWD whole); ``core.money.UnpayableAmount``
+    for an amount PayPal cannot take."""
+    return money_units.provider_decimal_string(amount, currency, "paypal")
 
 
 def from_paypal_value(value: str, currency: str) -> int:
-    """PayPal's decimal string as minor units: "19.99" EUR -> 1999."""
-    scaled = Decimal(value).scaleb(minor_units(currency))
-    if scaled != scaled.to_integral_value():
-        raise ValueError(f"{value!r} has more decimals than {currency} allows")
-    return int(scaled)
+    """PayPal's decimal string as minor units: "19.99" EUR -> 1999, "1234" HUF -> 123400."""
+    return money_units.parse_provider_decimal(value, currency, "paypal")
 
 
 class _FixedBaseUrlConfiguration(Configuration):
@@ -364,13 +361,18 @@ class PayPalPaymentProvider:
                 raise
 
     async def refund(
-        self, payment_id: str, *, amount: int | None = None, idempotency_key: str
+        self,
+        payment_id: str,
+        *,
+        amount: int | None = None,
+        currency: str | None = None,
+        idempotency_key: str,
     ) -> Refund:
         """Refund the capture ``payment_id`` (the id ``capture`` returned), all or part of it."""
         self._check_key("refund", idempotency_key, payment_id, amount)
         body = RefundRequest()
         if amount is not None:
-            currency = await self._capture_currency(payment_id)
+            currency = currency or await self._capture_currency(payment_id)
             body.amount = Money(currency_code=currency, value=to_paypal_value(amount, currency))
         response = await self._call(
             self._client.payments.refund_captured_payment,
@@ -382,12 +384,12 @@ class PayPalPaymentProvider:
             },
         )
         refund = response.body
-        currency = refund.amount.currency_code
+        refunded_in = refund.amount.currency_code
         return Refund(
             provider_refund_id=refund.id,
             provider_payment_id=payment_id,
-            amount=from_paypal_value(refund.amount.value, currency),
-            currency=currency,
+            amount=from_paypal_value(refund.amount.value, refunded_in),
+            currency=refunded_in,
             status=_REFUND_STATUSES.get(refund.status, "pending"),
         )
 
@@ -409,7 +411,9 @@ class PayPalPaymentProvider:
         missing = [name for name in _TRANSMISSION_HEADERS if not lowered.get(name)]
         if missing:
             raise InvalidWebhook(f"Missing PayPal transmission headers: {', '.join(missing)}")
-        verify = {field: lowered[header] for header, field in _TRANSMISSION_HEADERS.items()}
+        verify: dict[str, object] = {
+            field: lowered[header] for header, field in _TRANSMISSION_HEADERS.items()
+        }
         verify["webhook_id"] = self._webhook_id
         verify["webhook_event"] = event
         response = self._call_sync(self._webhooks.verify_webhook_signature, verify)

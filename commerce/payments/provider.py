@@ -164,9 +164,16 @@ class PaymentProvider(Protocol):
         ...
 
     async def refund(
-        self, payment_id: str, *, amount: int | None = None, idempotency_key: str
+        self,
+        payment_id: str,
+        *,
+        amount: int | None = None,
+        currency: str | None = None,
+        idempotency_key: str,
     ) -> Refund:
-        """Give back ``amount`` (default: all that remains) of a captured payment."""
+        """Give back ``amount`` (default: all that remains) of a captured payment.
+        ``currency`` (upper case, the payment's) spares a provider looking it up to convert
+        ``amount`` to its own units."""
         ...
 
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> WebhookEvent:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any, NoReturn
 
 import stripe
+from stripe.params import PaymentIntentCaptureParams, RefundCreateParams
 
 from commerce.payments.provider import (
     Authorization,
@@ -29,6 +30,7 @@ from commerce.payments.provider import (
     TransientPaymentError,
     WebhookEvent,
 )
+from core.money import from_provider_units, to_provider_units
 
 SIGNATURE_HEADER = "Stripe-Signature"
 
@@ -46,7 +48,7 @@ _EVENT_STATUS: dict[str, PaymentEventStatus] = {
 def _error_body(error: stripe.StripeError) -> dict[str, Any]:
     body = error.json_body
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        return body["error"]  # type: ignore[no-any-return]
+        return body["error"]
     return {}
 
 
@@ -134,7 +136,7 @@ class StripePaymentProvider:
     async def authorize(self, request: AuthorizeRequest) -> Authorization:
         """Create and confirm a manual-capture PaymentIntent with the shopper's PaymentMethod."""
         params: dict[str, Any] = {
-            "amount": request.amount,
+            "amount": to_provider_units(request.amount, request.currency.upper(), "stripe"),
             "currency": request.currency.lower(),
             "payment_method": request.payment_token,
             # Cards only: with automatic payment methods Stripe would demand a return_url for
@@ -151,6 +153,8 @@ class StripePaymentProvider:
                 params["receipt_email"] = request.customer_email
         try:
             intent = await self._client.v1.payment_intents.create_async(
+                # A plain dict: the SDK's typed params omit payment_method_types, which the
+                # API (and localstripe) still take.
                 params,  # type: ignore[arg-type]
                 {"idempotency_key": request.idempotency_key},
             )
@@ -214,11 +218,14 @@ class StripePaymentProvider:
         self, payment_id: str, *, amount: int | None = None, idempotency_key: str
     ) -> Capture:
         """Capture a ``requires_capture`` PaymentIntent; Stripe releases any remainder."""
-        params: dict[str, Any] = {} if amount is None else {"amount_to_capture": amount}
+        params: PaymentIntentCaptureParams = {}
         try:
+            if amount is not None:
+                currency = await self._currency(payment_id)
+                params["amount_to_capture"] = to_provider_units(amount, currency, "stripe")
             intent = await self._client.v1.payment_intents.capture_async(
                 payment_id,
-                params,  # type: ignore[arg-type]
+                params,
                 {"idempotency_key": idempotency_key},
             )
         except stripe.StripeError as error:
@@ -228,9 +235,14 @@ class StripePaymentProvider:
                 f"stripe capture left the payment {intent.status}", reason="invalid_state"
             )
         received = _get(intent, "amount_received")
+        currency = str(intent.currency).upper()
         return Capture(
             provider_payment_id=intent.id,
-            amount=received if received is not None else amount or intent.amount,
+            amount=(
+                from_provider_units(received, currency, "stripe")
+                if received is not None
+                else amount or from_provider_units(intent.amount, currency, "stripe")
+            ),
             currency=intent.currency,
         )
 
@@ -258,15 +270,21 @@ class StripePaymentProvider:
         _raise_mapped(refused, "void")
 
     async def refund(
-        self, payment_id: str, *, amount: int | None = None, idempotency_key: str
+        self,
+        payment_id: str,
+        *,
+        amount: int | None = None,
+        currency: str | None = None,
+        idempotency_key: str,
     ) -> Refund:
         """Refund part or all of a captured PaymentIntent."""
-        params: dict[str, Any] = {"payment_intent": payment_id}
-        if amount is not None:
-            params["amount"] = amount
+        params: RefundCreateParams = {"payment_intent": payment_id}
         try:
+            if amount is not None:
+                currency = currency or await self._currency(payment_id)
+                params["amount"] = to_provider_units(amount, currency, "stripe")
             refund = await self._client.v1.refunds.create_async(
-                params,  # type: ignore[arg-type]
+                params,
                 {"idempotency_key": idempotency_key},
             )
         except stripe.StripeError as error:
@@ -281,10 +299,17 @@ class StripePaymentProvider:
         return Refund(
             provider_refund_id=refund.id,
             provider_payment_id=payment_id,
-            amount=refund.amount,
+            amount=from_provider_units(refund.amount, str(refund.currency).upper(), "stripe"),
             currency=refund.currency,
             status=status,
         )
+
+    async def _currency(self, payment_id: str) -> str:
+        """The currency of a PaymentIntent (upper case), to convert an amount to Stripe's
+        units: one retrieve before a partial capture or a refund (as the PayPal integration
+        reads its capture's currency)."""
+        intent = await self._client.v1.payment_intents.retrieve_async(payment_id)
+        return str(intent.currency).upper()
 
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> WebhookEvent:
         """Verify ``Stripe-Signature`` with the endpoint secret and normalise the event."""
@@ -325,6 +350,9 @@ class StripePaymentProvider:
             amount = obj.get("amount_refunded") if status == "refunded" else obj.get("amount")
         else:
             payment_id, amount = None, None
+        currency = obj.get("currency")
+        if amount is not None and isinstance(currency, str) and len(currency) == 3:
+            amount = from_provider_units(int(amount), currency.upper(), "stripe")
         return WebhookEvent(
             provider_event_id=str(event.id),
             type=event_type,

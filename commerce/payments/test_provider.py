@@ -60,7 +60,7 @@ from commerce.payments.provider import (
 from core import webhook_signatures
 from core.clock import SYSTEM_CLOCK, Clock
 from core.locks import advisory_locks
-from models.orders import TestPaymentRecord
+from models import TestPaymentRecord
 
 SIGNATURE_HEADER = "Emporium-Test-Signature"
 DEFAULT_WEBHOOK_SECRET = "whsec_emporium_test"  # noqa: S105 - a public dev-only value
@@ -534,7 +534,12 @@ class TestPaymentProvider:
             raise outcome
 
     async def refund(
-        self, payment_id: str, *, amount: int | None = None, idempotency_key: str
+        self,
+        payment_id: str,
+        *,
+        amount: int | None = None,
+        currency: str | None = None,
+        idempotency_key: str,
     ) -> Refund:
         """Refund up to what was captured and not yet refunded, in as many refunds as needed."""
         fingerprint = _fingerprint(payment_id, amount)

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.search.backend import ProductDocument
@@ -30,7 +30,7 @@ class DocumentBatch:
     removed: list[uuid.UUID] = field(default_factory=list)
 
 
-def searchable_products() -> list[object]:
+def searchable_products() -> list[ColumnElement[bool]]:
     """The conditions under which a product is shown by search (for ``select(...).where``)."""
     return [Product.status == ProductStatus.ACTIVE, Vendor.status == VendorStatus.ACTIVE]
 
@@ -92,11 +92,11 @@ async def build_documents(session: AsyncSession, product_ids: Iterable[uuid.UUID
             ).where(Variant.product_id.in_([row.id for row in products]), Variant.is_active)
         )
         for product_id, price, currency, options, is_available in variants:
-            offer = offers.setdefault(product_id, _Offer())
-            offer.prices.setdefault(currency, []).append(price)
-            offer.in_stock = offer.in_stock or is_available
+            variant_offer = offers.setdefault(product_id, _Offer())
+            variant_offer.prices.setdefault(currency, []).append(price)
+            variant_offer.in_stock = variant_offer.in_stock or is_available
             for name, value in (options or {}).items():
-                offer.options.setdefault(str(name), set()).add(str(value))
+                variant_offer.options.setdefault(str(name), set()).add(str(value))
     for row in products:
         offer = offers.get(row.id)
         if offer is None:

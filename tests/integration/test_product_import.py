@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.catalog import bulk, products
+from core import money
 from models import (
     InventoryLevel,
     Product,
@@ -172,7 +173,7 @@ def test_inexact_or_malformed_amounts_are_refused(value: Any, currency: str) -> 
     [(1999, "EUR", "19.99"), (5, "EUR", "0.05"), (1500, "JPY", "1500"), (1234, "KWD", "1.234")],
 )
 def test_formatting_reads_back(minor: int, currency: str, text: str) -> None:
-    assert bulk.format_amount(minor, currency) == text
+    assert money.decimal_string(minor, currency) == text
     assert bulk.parse_amount(text, currency) == minor
 
 

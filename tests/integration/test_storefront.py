@@ -16,7 +16,8 @@ from sqlalchemy import delete, event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.catalog import storefront
-from commerce.catalog.storefront import InvalidCursor, ProductSort
+from commerce.catalog.storefront import ProductSort
+from core.pagination import InvalidCursor
 from models import (
     Category,
     InventoryLevel,
