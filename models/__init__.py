@@ -1,4 +1,5 @@
-"""What Emporium stores. Importing this package registers every table on ``Base.metadata``."""
+"""What Emporium stores, one module per aggregate. Importing this package registers every table on
+``Base.metadata``; import models from here (``from models import Order``)."""
 
 from models.accounts import (
     Address,
@@ -7,11 +8,8 @@ from models.accounts import (
     EmailToken,
     EmailTokenPurpose,
     Identity,
-    LoginThrottle,
-    MailOutbox,
     OAuthLoginAttempt,
     PlatformRole,
-    RateLimitCounter,
     RecoveryCode,
     RefreshToken,
     SavedPaymentMethod,
@@ -21,58 +19,41 @@ from models.accounts import (
     VendorMembership,
     VendorRole,
 )
-from models.base import Base
-from models.catalog import (
-    Category,
-    InventoryLevel,
-    Product,
-    ProductImage,
-    ProductStatus,
-    Variant,
-    Vendor,
-    VendorStatus,
-    Warehouse,
+from models.base import (
+    Base,
 )
-from models.commerce import (
+from models.carts import (
     Cart,
     CartItem,
-    Promotion,
-    PromotionKind,
-    PromotionRedemption,
-    PromotionScope,
-    RedemptionStatus,
-    ShippingMethod,
-    ShippingRate,
-    ShippingZone,
-    TaxRate,
 )
-from models.engagement import DeliveredPurchase, Review, Wishlist, WishlistItem
-from models.fulfilment import (
+from models.categories import (
+    Category,
+)
+from models.disputes import (
     Dispute,
     DisputeStatus,
-    Invoice,
-    InvoiceKind,
-    InvoiceSequence,
-    LedgerEntry,
-    LedgerKind,
-    Payout,
-    PayoutStatus,
-    Refund,
-    RefundLine,
-    RefundSource,
-    RefundStatus,
-    ReturnLine,
-    ReturnRequest,
-    ReturnStatus,
-    Shipment,
-    ShipmentEvent,
-    ShipmentStatus,
 )
 from models.inventory import (
+    InventoryLevel,
     InventoryMovement,
     InventoryReservation,
     MovementReason,
     ReservationStatus,
+    Warehouse,
+)
+from models.invoices import (
+    Invoice,
+    InvoiceKind,
+    InvoiceSequence,
+)
+from models.ledger import (
+    LedgerEntry,
+    LedgerKind,
+    Payout,
+    PayoutStatus,
+)
+from models.mail import (
+    MailOutbox,
 )
 from models.orders import (
     Order,
@@ -81,12 +62,71 @@ from models.orders import (
     OrderLine,
     OrderStatus,
     OrderVendorPart,
+)
+from models.payments import (
     Payment,
     PaymentEvent,
     PaymentStatus,
     TestPaymentRecord,
 )
-from models.search import SearchDocument, SearchOutbox, SearchTerm
+from models.products import (
+    Product,
+    ProductImage,
+    ProductStatus,
+    Variant,
+)
+from models.promotions import (
+    Promotion,
+    PromotionKind,
+    PromotionRedemption,
+    PromotionScope,
+    RedemptionStatus,
+)
+from models.ratelimits import (
+    LoginThrottle,
+    RateLimitCounter,
+)
+from models.refunds import (
+    Refund,
+    RefundLine,
+    RefundSource,
+    RefundStatus,
+)
+from models.returns import (
+    ReturnLine,
+    ReturnRequest,
+    ReturnStatus,
+)
+from models.reviews import (
+    DeliveredPurchase,
+    Review,
+)
+from models.search import (
+    SearchDocument,
+    SearchOutbox,
+    SearchTerm,
+)
+from models.shipments import (
+    Shipment,
+    ShipmentEvent,
+    ShipmentStatus,
+)
+from models.shipping import (
+    ShippingMethod,
+    ShippingRate,
+    ShippingZone,
+)
+from models.tax import (
+    TaxRate,
+)
+from models.vendors import (
+    Vendor,
+    VendorStatus,
+)
+from models.wishlists import (
+    Wishlist,
+    WishlistItem,
+)
 
 __all__ = [
     "Address",

@@ -1,4 +1,5 @@
-"""Accounts: users, their sessions and credentials, identities, addresses, saved payment methods."""
+"""Accounts: users, their sessions, tokens and identities, addresses, saved payment methods,
+and vendor memberships."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from sqlalchemy import (
     Integer,
     SmallInteger,
     String,
-    Text,
     UniqueConstraint,
     text,
 )
@@ -271,48 +271,5 @@ class SavedPaymentMethod(UUIDPrimaryKey, Base):
     exp_month: Mapped[int | None] = mapped_column(SmallInteger)
     exp_year: Mapped[int | None] = mapped_column(SmallInteger)
     created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=text("now()")
-    )
-
-
-class MailOutbox(UUIDPrimaryKey, Base):
-    """Every email the platform sends, kept for audit and, in development, for reading."""
-
-    __tablename__ = "mail_outbox"
-    __table_args__ = (
-        # The dispatcher's scan: pending rows, oldest first.
-        Index("ix_mail_outbox_pending", "created_at", postgresql_where=text("sent_at IS NULL")),
-    )
-
-    to_address: Mapped[str] = mapped_column(String(320), index=True)
-    subject: Mapped[str] = mapped_column(String(300))
-    body_text: Mapped[str] = mapped_column(Text)
-    template: Mapped[str] = mapped_column(String(60))
-    # clock_timestamp(), not now(): mails queued in one transaction keep their order.
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=text("clock_timestamp()")
-    )
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-
-
-class RateLimitCounter(Base):
-    """Fixed-window counters shared by every API process (login, sign-up, reset, MFA)."""
-
-    __tablename__ = "rate_limit_counters"
-
-    key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
-    count: Mapped[int] = mapped_column(Integer, default=0)
-
-
-class LoginThrottle(Base):
-    """Failed sign-ins per account key (the normalised email, whether or not it exists)."""
-
-    __tablename__ = "login_throttles"
-
-    key: Mapped[str] = mapped_column(String(320), primary_key=True)
-    failures: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=text("now()")
     )

@@ -1,4 +1,5 @@
-"""Stock changes: idempotent reservations and the movement log that explains every level."""
+"""Stock: vendors' warehouses and the levels in them, idempotent reservations, and the
+movement log that explains every level."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -21,7 +23,47 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, UUIDPrimaryKey, pg_enum
+from models.base import Base, Timestamps, UUIDPrimaryKey, pg_enum
+
+
+class Warehouse(UUIDPrimaryKey, Timestamps, Base):
+    """Where a vendor keeps stock. Every vendor has one default warehouse."""
+
+    __tablename__ = "warehouses"
+    __table_args__ = (
+        UniqueConstraint("vendor_id", "code"),
+        Index(
+            "uq_warehouses_default_per_vendor",
+            "vendor_id",
+            unique=True,
+            postgresql_where=text("is_default"),
+        ),
+    )
+
+    vendor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("vendors.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200))
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class InventoryLevel(Timestamps, Base):
+    """Stock of one variant in one warehouse. available = on_hand - reserved, never negative."""
+
+    __tablename__ = "inventory_levels"
+    __table_args__ = (
+        CheckConstraint("on_hand >= 0", name="on_hand_not_negative"),
+        CheckConstraint("reserved >= 0 AND reserved <= on_hand", name="reserved_within_on_hand"),
+    )
+
+    variant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("variants.id", ondelete="CASCADE"), primary_key=True
+    )
+    warehouse_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("warehouses.id", ondelete="RESTRICT"), primary_key=True, index=True
+    )
+    on_hand: Mapped[int] = mapped_column(Integer, default=0)
+    reserved: Mapped[int] = mapped_column(Integer, default=0)
+    low_stock_threshold: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class ReservationStatus(enum.StrEnum):

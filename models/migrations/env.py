@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from alembic import context
 from sqlalchemy import Connection, pool
@@ -20,12 +21,12 @@ def _url() -> str:
     return url if url else load_settings().sqlalchemy_url
 
 
-def _configure(**kwargs: object) -> None:
+def _configure(**kwargs: Any) -> None:
     context.configure(
         target_metadata=target_metadata,
         compare_type=True,
         compare_server_default=True,
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )
 
 

@@ -1,4 +1,4 @@
-"""Vendors and what they sell: categories, products, variants and their stock."""
+"""Products, their images and their variants (what is sold, at what price)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import enum
 import uuid
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     BigInteger,
@@ -13,61 +14,25 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
-    Index,
     Integer,
     Numeric,
     String,
     Text,
     UniqueConstraint,
-    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, Timestamps, UUIDPrimaryKey, pg_enum
 
-
-class VendorStatus(enum.StrEnum):
-    PENDING = "pending"
-    ACTIVE = "active"
-    SUSPENDED = "suspended"
+if TYPE_CHECKING:
+    from models.inventory import InventoryLevel
 
 
 class ProductStatus(enum.StrEnum):
     DRAFT = "draft"
     ACTIVE = "active"
     ARCHIVED = "archived"
-
-
-class Vendor(UUIDPrimaryKey, Timestamps, Base):
-    __tablename__ = "vendors"
-
-    slug: Mapped[str] = mapped_column(String(80), unique=True)
-    name: Mapped[str] = mapped_column(String(200))
-    description: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[VendorStatus] = mapped_column(
-        pg_enum(VendorStatus, "vendor_status"), default=VendorStatus.PENDING
-    )
-    contact_email: Mapped[str | None] = mapped_column(String(320))
-    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    suspended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    suspension_reason: Mapped[str | None] = mapped_column(String(500))
-    # Kept by the review service: the average over the vendor's visible product reviews.
-    rating_avg: Mapped[Decimal | None] = mapped_column(Numeric(3, 2))
-    rating_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    return_window_days: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
-
-
-class Category(UUIDPrimaryKey, Timestamps, Base):
-    __tablename__ = "categories"
-
-    parent_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("categories.id", ondelete="RESTRICT"), index=True
-    )
-    slug: Mapped[str] = mapped_column(String(80), unique=True)
-    name: Mapped[str] = mapped_column(String(200))
-    # Materialised path of slugs ("clothing/t-shirts"): a subtree is a prefix match.
-    path: Mapped[str] = mapped_column(String(800), unique=True)
 
 
 class Product(UUIDPrimaryKey, Timestamps, Base):
@@ -149,43 +114,3 @@ class Variant(UUIDPrimaryKey, Timestamps, Base):
 
     product: Mapped[Product] = relationship(back_populates="variants", lazy="raise")
     stock: Mapped[list[InventoryLevel]] = relationship(lazy="raise")
-
-
-class Warehouse(UUIDPrimaryKey, Timestamps, Base):
-    """Where a vendor keeps stock. Every vendor has one default warehouse."""
-
-    __tablename__ = "warehouses"
-    __table_args__ = (
-        UniqueConstraint("vendor_id", "code"),
-        Index(
-            "uq_warehouses_default_per_vendor",
-            "vendor_id",
-            unique=True,
-            postgresql_where=text("is_default"),
-        ),
-    )
-
-    vendor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("vendors.id", ondelete="CASCADE"))
-    code: Mapped[str] = mapped_column(String(40))
-    name: Mapped[str] = mapped_column(String(200))
-    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
-
-
-class InventoryLevel(Timestamps, Base):
-    """Stock of one variant in one warehouse. available = on_hand - reserved, never negative."""
-
-    __tablename__ = "inventory_levels"
-    __table_args__ = (
-        CheckConstraint("on_hand >= 0", name="on_hand_not_negative"),
-        CheckConstraint("reserved >= 0 AND reserved <= on_hand", name="reserved_within_on_hand"),
-    )
-
-    variant_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("variants.id", ondelete="CASCADE"), primary_key=True
-    )
-    warehouse_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("warehouses.id", ondelete="RESTRICT"), primary_key=True, index=True
-    )
-    on_hand: Mapped[int] = mapped_column(Integer, default=0)
-    reserved: Mapped[int] = mapped_column(Integer, default=0)
-    low_stock_threshold: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,4 +1,4 @@
-"""What shoppers say and keep: reviews of what they bought, and wishlists."""
+"""Reviews, and the delivered purchases that entitle a shopper to write one."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -64,29 +63,3 @@ class Review(UUIDPrimaryKey, Timestamps, Base):
     hidden_reason: Mapped[str | None] = mapped_column(String(500))
     vendor_reply: Mapped[str | None] = mapped_column(Text)
     vendor_replied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-
-
-class Wishlist(UUIDPrimaryKey, Timestamps, Base):
-    __tablename__ = "wishlists"
-    __table_args__ = (UniqueConstraint("user_id", "name"),)
-
-    user_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), index=True
-    )
-    name: Mapped[str] = mapped_column(String(100))
-    # A capability: whoever has the link may read the list. Null until shared.
-    share_token: Mapped[str | None] = mapped_column(String(64), unique=True)
-
-
-class WishlistItem(Base):
-    __tablename__ = "wishlist_items"
-
-    wishlist_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("wishlists.id", ondelete="CASCADE"), primary_key=True
-    )
-    variant_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("variants.id", ondelete="CASCADE"), primary_key=True
-    )
-    added_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=text("clock_timestamp()")
-    )
