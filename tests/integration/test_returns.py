@@ -35,7 +35,12 @@ from models import (
 )
 from tests.factories import Account, sign_up
 from tests.order_harness import Platform, platform
-from workflows.contracts.returns import ReturnWorkflowResult, return_workflow_id
+from workflows.contracts.returns import (
+    PROGRESS_QUERY,
+    ReturnProgress,
+    ReturnWorkflowResult,
+    return_workflow_id,
+)
 from workflows.contracts.search_attributes import ORDER_ID, VENDOR_IDS
 
 pytestmark = pytest.mark.slow
@@ -393,7 +398,15 @@ async def test_after_the_deadline_the_vendor_may_approve_but_not_reject(
         response = await ask(p, shopper, order_id, p.shop.north, [(tee.id, 1)])
         assert response.status_code == 201, response.text
         return_id = uuid.UUID(response.json()["id"])
-        # The deadline passed, and the workflow has not approved it yet (its timer is days off).
+        # The workflow has read the return (and measured the vendor's time: days) ...
+        handle = p.temporal.get_workflow_handle(return_workflow_id(str(return_id)))
+
+        async def waiting_for_the_vendor() -> bool:
+            progress = await handle.query(PROGRESS_QUERY, result_type=ReturnProgress)
+            return progress.step == "awaiting_decision"
+
+        await p.eventually(waiting_for_the_vendor)
+        # ... then the deadline passes for the database, not yet for its timer.
         async with p.sessionmaker.begin() as session:
             await session.execute(
                 update(ReturnRequest)
