@@ -3,35 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
 from api.access import AdminUser
 from api.deps import SessionDep
 from api.schemas.accounts import UserRead
+from api.schemas.admin import (
+    MailRead,
+    PlatformRoleChange,
+)
 from commerce.accounts.users import get_user
-from models import MailOutbox, PlatformRole
+from models import MailOutbox
 
 router = APIRouter(prefix="/admin", tags=["admin"])
-
-
-class MailRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: uuid.UUID
-    to_address: str
-    subject: str
-    body_text: str
-    template: str
-    created_at: datetime
-    sent_at: datetime | None
-
-
-class RoleChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    role: PlatformRole | None
 
 
 @router.get("/mail-outbox")
@@ -51,7 +37,7 @@ async def list_mail(
 
 @router.put("/users/{user_id}/role")
 async def set_role(
-    user_id: uuid.UUID, body: RoleChange, _: AdminUser, session: SessionDep
+    user_id: uuid.UUID, body: PlatformRoleChange, _: AdminUser, session: SessionDep
 ) -> UserRead:
     user = await get_user(session, user_id)
     user.platform_role = body.role

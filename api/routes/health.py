@@ -5,28 +5,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
 
 from api.access import Public
 from api.problems import Problem, problem_response
+from api.schemas.health import (
+    Health,
+    Readiness,
+)
 from core.database import ping
 
 router = APIRouter(tags=["health"], dependencies=[Public])
 log = logging.getLogger("emporium.api")
 
 CHECK_TIMEOUT_S = 2.0
-
-
-class Health(BaseModel):
-    status: Literal["ok"]
-
-
-class Readiness(BaseModel):
-    status: Literal["ready"]
-    checks: dict[str, Literal["ok"]]
 
 
 @router.get("/healthz", summary="The process is alive")

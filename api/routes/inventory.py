@@ -12,10 +12,10 @@ from fastapi import APIRouter, Query, Request, Response
 from api.access import VendorManager, VendorStaff
 from api.deps import SessionDep, read_body
 from api.schemas.inventory import (
-    ImportReportRead,
     MovementRead,
     StockAdjustment,
     StockExportRow,
+    StockImportReportRead,
     StockImportRow,
     StockLevelRead,
     StockThreshold,
@@ -150,7 +150,7 @@ async def set_default_warehouse(
 )
 async def import_stock(
     request: Request, manager: VendorManager, session: SessionDep
-) -> ImportReportRead:
+) -> StockImportReportRead:
     """Set on_hand from a stock file: CSV (header ``sku,warehouse,on_hand``) or a JSON array,
     up to 10,000 rows and 5 MB. Answers 200 with a report per row even when some rows were
     refused (they change nothing); 422 ``invalid_import_file`` if the file cannot be read."""
@@ -170,7 +170,7 @@ async def import_stock(
     report = await inventory.import_stock(
         session, vendor_id=manager.vendor_id, rows=rows, actor_user_id=manager.user_id
     )
-    return ImportReportRead.from_domain(report)
+    return StockImportReportRead.from_domain(report)
 
 
 @router.get(

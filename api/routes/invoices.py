@@ -5,15 +5,19 @@ invoice is 404, never 403."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.access import CurrentUser, OperationsUser, VendorStaff
 from api.deps import SessionDep
+from api.schemas.invoices import (
+    InvoiceList,
+    InvoicePage,
+    InvoiceRead,
+    InvoiceSummaryRead,
+)
 from commerce import invoices, orders
 from models import Invoice, InvoiceKind
 
@@ -24,41 +28,6 @@ PDF = "application/pdf"
 _PDF_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {PDF: {"schema": {"type": "string", "format": "binary"}}}}
 }
-
-
-class InvoiceSummaryRead(BaseModel):
-    """An invoice (kind ``invoice``) or credit note (``credit_note``): amounts in minor units
-    of ``currency``; a credit note's are what is credited, positive."""
-
-    id: uuid.UUID
-    kind: str = Field(description="`invoice` or `credit_note`")
-    number: str = Field(description="As printed, e.g. `NORTH-INV-000123`")
-    sequence_number: int = Field(description="The vendor's gapless sequence number per kind")
-    vendor_id: uuid.UUID
-    order_id: uuid.UUID
-    refund_id: uuid.UUID | None
-    currency: str
-    subtotal: int
-    tax: int
-    total: int
-    issued_at: datetime
-
-
-class InvoiceRead(InvoiceSummaryRead):
-    document: dict[str, Any] = Field(
-        description="The document as issued: seller, buyer, lines, shipping, totals "
-        "(lines' net + shipping = subtotal; total = subtotal + tax, or subtotal when prices "
-        "include tax); a credit note's refunded lines, adjustment and the invoice it corrects"
-    )
-
-
-class InvoiceList(BaseModel):
-    items: list[InvoiceSummaryRead]
-
-
-class InvoicePage(BaseModel):
-    items: list[InvoiceSummaryRead]
-    next_cursor: str | None
 
 
 def _summary(invoice: Invoice) -> InvoiceSummaryRead:

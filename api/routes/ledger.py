@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError
 
 from api.access import AdminUser, VendorManager
 from api.deps import NowDep, SessionDep, SettingsDep, TemporalDep
+from api.schemas.ledger import (
+    CurrencyBalanceRead,
+    LedgerEntryRead,
+    PayoutPage,
+    PayoutRead,
+    PayoutRunRead,
+    VendorLedgerRead,
+)
 from commerce import ledger
 from commerce.errors import DomainError
 from commerce.order_saga import timings
 from core.settings import Settings
 from core.temporal import WorkflowStartFailed, start_workflow
-from models import LedgerKind, PayoutStatus
 from workflows.contracts.payouts import (
     PAYOUT_WORKFLOW,
     PayoutWorkflowInput,
@@ -37,60 +42,6 @@ class PayoutsUnavailable(DomainError):
 
 class PayoutRunFailed(DomainError):
     status, code, title = 502, "payout_run_failed", "The payout run failed"
-
-
-class CurrencyBalanceRead(BaseModel):
-    currency: str
-    balance: int = Field(description="What the platform owes the vendor: the sum of all entries")
-    payable: int = Field(description="What a payout run now would pay (if positive)")
-    frozen: int = Field(description="Unpaid entries of orders with an open dispute")
-
-
-class LedgerEntryRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: int
-    kind: LedgerKind
-    amount: int = Field(description="Signed, in minor units of currency")
-    currency: str
-    order_id: uuid.UUID | None
-    refund_id: uuid.UUID | None
-    dispute_id: uuid.UUID | None
-    payout_id: uuid.UUID | None = Field(description="The payout that settled it; null: unpaid")
-    available_at: datetime
-    memo: str | None
-    created_at: datetime
-
-
-class VendorLedgerRead(BaseModel):
-    balances: list[CurrencyBalanceRead]
-    entries: list[LedgerEntryRead] = Field(description="Newest first")
-    next_before: int | None = Field(description="Pass as ?before= for older entries; null: last")
-
-
-class PayoutRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: uuid.UUID
-    amount: int
-    currency: str
-    status: PayoutStatus
-    run_key: str
-    provider_reference: str | None
-    paid_at: datetime | None
-    created_at: datetime
-
-
-class PayoutPage(BaseModel):
-    items: list[PayoutRead]
-    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null: last")
-
-
-class PayoutRunRead(BaseModel):
-    workflow_id: str
-    run_key: str
-    finished: bool = Field(description="False: started, not waited for (?wait=false)")
-    payouts: int | None = None
-    paid: int | None = None
-    amounts: dict[str, int] | None = Field(default=None, description="Currency -> total paid")
 
 
 @router.get("/vendors/{vendor_id}/ledger")

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel
 
 from api.access import Public
 from api.problems import catalogue
+from api.schemas.problems import (
+    ProblemTypeRead,
+)
 from commerce.errors import NotFound
 
 router = APIRouter(tags=["problems"], dependencies=[Public])
-
-
-class ProblemTypeRead(BaseModel):
-    code: str
-    status: int
-    title: str
 
 
 @router.get("/problems", summary="Every error code the API can answer with")

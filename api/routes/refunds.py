@@ -4,96 +4,22 @@ an admin's view of one refund."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header
-from pydantic import BaseModel, Field
 
 from api.access import AdminUser, CurrentUser, OperationsUser
 from api.deps import NowDep, SessionDep, SettingsDep, TemporalDep
+from api.schemas.refunds import (
+    AdminRefundRead,
+    RefundCreate,
+    RefundList,
+    RefundRead,
+)
 from commerce import orders, refund_saga, refunds
-from models import Refund, RefundLine, RefundSource
+from models import RefundSource
 
 router = APIRouter()
-
-
-class RefundLineCreate(BaseModel):
-    order_line_id: uuid.UUID
-    quantity: int = Field(ge=1, le=1_000_000)
-
-
-class RefundCreate(BaseModel):
-    """Either ``lines`` (units of what was bought: their share of the lines' totals is
-    refunded, and ``restock`` puts them back in stock) or an ``amount`` in minor units."""
-
-    reason: str = Field(min_length=1, max_length=refunds.MAX_REASON)
-    lines: list[RefundLineCreate] = Field(default_factory=list, max_length=200)
-    amount: int | None = Field(default=None, gt=0)
-    restock: bool = False
-
-
-class RefundLineRead(BaseModel):
-    order_line_id: uuid.UUID
-    quantity: int
-    amount: int
-
-
-class RefundRead(BaseModel):
-    id: uuid.UUID
-    order_id: uuid.UUID
-    vendor_id: uuid.UUID | None
-    amount: int
-    currency: str
-    status: str = Field(description="pending, succeeded or failed")
-    source: str
-    reason: str
-    restock: bool
-    failure_reason: str | None
-    lines: list[RefundLineRead]
-    created_at: datetime
-    completed_at: datetime | None
-
-    @classmethod
-    def build(cls, refund: Refund, lines: list[RefundLine]) -> RefundRead:
-        return cls(
-            id=refund.id,
-            order_id=refund.order_id,
-            vendor_id=refund.vendor_id,
-            amount=refund.amount,
-            currency=refund.currency,
-            status=refund.status.value,
-            source=refund.source.value,
-            reason=refund.reason,
-            restock=refund.restock,
-            failure_reason=refund.failure_reason,
-            lines=[RefundLineRead.model_validate(line, from_attributes=True) for line in lines],
-            created_at=refund.created_at,
-            completed_at=refund.completed_at,
-        )
-
-
-class AdminRefundRead(RefundRead):
-    payment_id: uuid.UUID
-    provider_refund_id: str | None
-    requested_by: uuid.UUID | None
-    request_key: str | None
-
-    @classmethod
-    def build(cls, refund: Refund, lines: list[RefundLine]) -> AdminRefundRead:
-        return cls(
-            **RefundRead.build(refund, lines).model_dump(),
-            payment_id=refund.payment_id,
-            provider_refund_id=refund.provider_refund_id,
-            requested_by=refund.requested_by,
-            request_key=refund.request_key,
-        )
-
-
-class RefundList(BaseModel):
-    items: list[RefundRead]
-    remaining: int = Field(description="What may still be refunded, in minor units")
-    currency: str
 
 
 @router.post("/admin/orders/{order_id}/refunds", status_code=201, tags=["admin"])

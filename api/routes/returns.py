@@ -11,17 +11,23 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair
 
 from api.access import CurrentUser, VendorManager, VendorStaff
 from api.deps import NowDep, SessionDep, SettingsDep, TemporalDep
+from api.schemas.returns import (
+    ReturnCreate,
+    ReturnList,
+    ReturnPage,
+    ReturnRead,
+    ReturnReceive,
+    ReturnReject,
+)
 from commerce import order_saga, orders, returns
 from core.settings import Settings
 from core.temporal import WorkflowStartFailed, start_workflow
@@ -40,110 +46,6 @@ router = APIRouter(tags=["returns"])
 
 
 # --- schemas -----------------------------------------------------------------------------------
-
-
-class ReturnLineCreate(BaseModel):
-    order_line_id: uuid.UUID
-    quantity: int = Field(ge=1, le=10_000)
-
-
-class ReturnCreate(BaseModel):
-    """Send units of one vendor's delivered lines back to that vendor."""
-
-    vendor_id: uuid.UUID
-    reason: str = Field(min_length=1, max_length=returns.MAX_REASON)
-    lines: list[ReturnLineCreate] = Field(min_length=1, max_length=returns.MAX_LINES)
-
-
-class ReturnReject(BaseModel):
-    reason: str = Field(min_length=1, max_length=returns.MAX_REASON)
-
-
-class ReturnReceive(BaseModel):
-    inspection_note: str = Field(min_length=1, max_length=returns.MAX_REASON)
-
-
-class ReturnLineRead(BaseModel):
-    order_line_id: uuid.UUID
-    sku: str
-    title: str
-    quantity: int
-
-
-class ReturnRefundRead(BaseModel):
-    id: uuid.UUID
-    status: str = Field(description="pending, succeeded or failed")
-    amount: int
-    currency: str
-
-
-class ReturnRead(BaseModel):
-    """A return as both the shopper and the vendor see it."""
-
-    id: uuid.UUID
-    order_id: uuid.UUID
-    vendor_id: uuid.UUID
-    status: str = Field(
-        description="requested, approved, rejected, received, refunded or cancelled"
-    )
-    reason: str
-    respond_by: datetime = Field(description="Approved automatically if not answered by then")
-    decided_at: datetime | None = None
-    auto_approved: bool
-    rejection_reason: str | None = None
-    received_at: datetime | None = None
-    inspection_note: str | None = None
-    lines: list[ReturnLineRead]
-    refund: ReturnRefundRead | None = None
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def from_domain(cls, found: returns.ReturnDetail) -> ReturnRead:
-        request, refund = found.request, found.refund
-        return cls(
-            id=request.id,
-            order_id=request.order_id,
-            vendor_id=request.vendor_id,
-            status=request.status.value,
-            reason=request.reason,
-            respond_by=request.respond_by,
-            decided_at=request.decided_at,
-            auto_approved=request.auto_approved,
-            rejection_reason=request.rejection_reason,
-            received_at=request.received_at,
-            inspection_note=request.inspection_note,
-            lines=[
-                ReturnLineRead(
-                    order_line_id=item.line.order_line_id,
-                    sku=item.order_line.sku,
-                    title=item.order_line.title,
-                    quantity=item.line.quantity,
-                )
-                for item in found.lines
-            ],
-            refund=(
-                ReturnRefundRead(
-                    id=refund.id,
-                    status=refund.status.value,
-                    amount=refund.amount,
-                    currency=refund.currency,
-                )
-                if refund is not None
-                else None
-            ),
-            created_at=request.created_at,
-            updated_at=request.updated_at,
-        )
-
-
-class ReturnList(BaseModel):
-    items: list[ReturnRead]
-
-
-class ReturnPage(BaseModel):
-    items: list[ReturnRead]
-    next_cursor: str | None = None
 
 
 # --- the workflow ------------------------------------------------------------------------------

@@ -7,15 +7,20 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field
 
 from api.access import AccountsDep, CurrentUser, Public
 from api.deps import NowDep, SessionDep
 from api.routes.auth import client_ip
 from api.schemas.accounts import MfaRequired, TokenPairRead
+from api.schemas.social import (
+    IdentityRead,
+    ProviderRead,
+    SocialCallback,
+    SocialStart,
+    SocialStarted,
+)
 from commerce.accounts import social, users
 from commerce.accounts.context import OIDC_PER_IP
-from models import Identity
 
 router = APIRouter(tags=["social login"])
 
@@ -25,47 +30,6 @@ def _social(request: Request) -> social.SocialLogin:
 
 
 SocialDep = Annotated[social.SocialLogin, Depends(_social)]
-
-
-class ProviderRead(BaseModel):
-    name: str
-    kind: str
-
-
-class SocialStart(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    redirect_uri: str = Field(
-        min_length=1, max_length=2000, description="One of EMPORIUM_OAUTH_REDIRECT_URIS"
-    )
-
-
-class SocialStarted(BaseModel):
-    authorization_url: str = Field(description="Send the browser here")
-    state: str = Field(description="Comes back on the redirect; send it to the callback")
-
-
-class SocialCallback(BaseModel):
-    """What the provider put on the redirect to the storefront's callback page."""
-
-    model_config = ConfigDict(extra="forbid")
-    code: str = Field(min_length=1, max_length=2000)
-    state: str = Field(min_length=1, max_length=200)
-
-
-class IdentityRead(BaseModel):
-    id: uuid.UUID
-    provider: str
-    email: str | None
-    created_at: datetime
-
-    @classmethod
-    def from_domain(cls, identity: Identity) -> IdentityRead:
-        return cls(
-            id=identity.id,
-            provider=identity.provider,
-            email=identity.email,
-            created_at=identity.created_at,
-        )
 
 
 @router.get("/auth/oidc/providers", dependencies=[Public])

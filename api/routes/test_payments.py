@@ -4,21 +4,18 @@ the storefront posts the 3-D Secure client secret it got from checkout, as Strip
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
 
 from api.access import Public
 from api.deps import NowDep, PaymentProvidersDep, SessionDep, TemporalDep
 from api.routes.webhooks import WebhookReceived, accept
+from api.schemas.test_payments import (
+    ChallengeResult,
+)
 from commerce.errors import Conflict, NotFound
 from commerce.payments.provider import PaymentDeclined
 from commerce.payments.test_provider import TestPaymentProvider
 
 router = APIRouter(prefix="/test-payments", tags=["test payments"])
-
-
-class ChallengeResult(BaseModel):
-    client_secret: str = Field(min_length=10, max_length=200, repr=False)
-    succeeded: bool = True
 
 
 class TestPaymentsOff(NotFound):

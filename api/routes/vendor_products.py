@@ -17,8 +17,8 @@ from api.schemas.catalog_admin import (
     ImageCreate,
     ImageOrder,
     ImageRead,
-    ImportReportRead,
     ProductCreate,
+    ProductImportReportRead,
     ProductPageRead,
     ProductRead,
     ProductRemoval,
@@ -64,7 +64,7 @@ async def import_products(
     session: SessionDep,
     now: NowDep,
     dry_run: Annotated[bool, Query(description="Check and report; write nothing")] = False,
-) -> ImportReportRead:
+) -> ProductImportReportRead:
     """Create or update products and variants, one row per variant keyed by SKU.
 
     Every row is reported (created, updated, unchanged or error with its code); a bad row
@@ -84,7 +84,7 @@ async def import_products(
     report = await bulk.import_products(
         session, vendor_id=vendor.vendor_id, data=data, fmt=fmt, dry_run=dry_run, now=now
     )
-    return ImportReportRead.from_domain(report)
+    return ProductImportReportRead.from_domain(report)
 
 
 @router.get(

@@ -12,8 +12,8 @@ from api.schemas.vendors import (
     InvitationAccept,
     InvitationCreate,
     InvitationRead,
+    MembershipRoleChange,
     MyVendorRead,
-    RoleChange,
     StaffRead,
     Suspension,
     VendorApply,
@@ -107,7 +107,7 @@ async def accept_invitation(
 
 @router.put("/vendors/{vendor_id}/staff/{user_id}")
 async def change_role(
-    user_id: uuid.UUID, body: RoleChange, member: VendorOwner, session: SessionDep
+    user_id: uuid.UUID, body: MembershipRoleChange, member: VendorOwner, session: SessionDep
 ) -> StaffRead:
     membership = await vendors.change_role(
         session, vendor_id=member.vendor_id, user_id=user_id, role=body.role

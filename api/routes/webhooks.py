@@ -27,7 +27,6 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
-from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
@@ -35,6 +34,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.access import Public
 from api.deps import NowDep, PaymentProvidersDep, SessionDep, SettingsDep, TemporalDep, read_body
 from api.problems import Problem
+from api.schemas.webhooks import (
+    WebhookReceived,
+)
 from commerce import disputes
 from commerce.errors import DomainError
 from commerce.payments import webhooks
@@ -68,11 +70,6 @@ class WebhookNotDelivered(DomainError):
 
     status, code, title = 503, "webhook_not_delivered", "The webhook could not be processed now"
     headers = {"Retry-After": "30"}
-
-
-class WebhookReceived(BaseModel):
-    received: bool
-    duplicate: bool
 
 
 async def read_webhook_body(request: Request) -> bytes:

@@ -231,7 +231,7 @@ class ProductRemoval(BaseModel):
     )
 
 
-class ImportRowRead(BaseModel):
+class ProductImportRowRead(BaseModel):
     line: int = Field(description="CSV: the line the row starts on (header: 1); JSON: item, from 1")
     sku: str | None
     status: RowStatus
@@ -240,7 +240,7 @@ class ImportRowRead(BaseModel):
     product_id: uuid.UUID | None = Field(default=None, description="null on a dry run")
 
     @classmethod
-    def from_domain(cls, row: RowResult) -> ImportRowRead:
+    def from_domain(cls, row: RowResult) -> ProductImportRowRead:
         return cls(
             line=row.line,
             sku=row.sku,
@@ -251,21 +251,21 @@ class ImportRowRead(BaseModel):
         )
 
 
-class ImportReportRead(BaseModel):
+class ProductImportReportRead(BaseModel):
     dry_run: bool = Field(description="true: checked and reported, nothing written")
     created: int
     updated: int
     unchanged: int
     errors: int
-    rows: list[ImportRowRead]
+    rows: list[ProductImportRowRead]
 
     @classmethod
-    def from_domain(cls, report: ImportReport) -> ImportReportRead:
+    def from_domain(cls, report: ImportReport) -> ProductImportReportRead:
         return cls(
             dry_run=report.dry_run,
             created=report.count(RowStatus.CREATED),
             updated=report.count(RowStatus.UPDATED),
             unchanged=report.count(RowStatus.UNCHANGED),
             errors=report.count(RowStatus.ERROR),
-            rows=[ImportRowRead.from_domain(row) for row in report.rows],
+            rows=[ProductImportRowRead.from_domain(row) for row in report.rows],
         )

@@ -22,7 +22,7 @@ from commerce.engagement.reviews import (
 )
 from commerce.engagement.wishlists import (
     MAX_NAME_LENGTH,
-    Availability,
+    WishlistAvailability,
     WishlistEntry,
     WishlistSummary,
     WishlistView,
@@ -187,7 +187,7 @@ class WishlistItemRead(BaseModel):
     options: dict[str, str]
     price_amount: int = Field(description="Minor units of `currency`")
     currency: str
-    availability: Availability
+    availability: WishlistAvailability
     added_at: datetime
 
     @classmethod

@@ -136,7 +136,7 @@ class StockImportRow(BaseModel):
     on_hand: int = Field(ge=0)
 
 
-class ImportRowRead(BaseModel):
+class StockImportRowRead(BaseModel):
     row: int = Field(description="1 is the first record (the line after a CSV header)")
     sku: str | None
     warehouse: str | None
@@ -147,7 +147,7 @@ class ImportRowRead(BaseModel):
     previous_on_hand: int | None
 
     @classmethod
-    def from_domain(cls, row: ImportRow) -> ImportRowRead:
+    def from_domain(cls, row: ImportRow) -> StockImportRowRead:
         return cls(
             row=row.row,
             sku=row.sku,
@@ -160,19 +160,19 @@ class ImportRowRead(BaseModel):
         )
 
 
-class ImportReportRead(BaseModel):
+class StockImportReportRead(BaseModel):
     total: int
     applied: int
     failed: int
-    rows: list[ImportRowRead]
+    rows: list[StockImportRowRead]
 
     @classmethod
-    def from_domain(cls, report: ImportReport) -> ImportReportRead:
+    def from_domain(cls, report: ImportReport) -> StockImportReportRead:
         return cls(
             total=report.total,
             applied=report.applied,
             failed=report.failed,
-            rows=[ImportRowRead.from_domain(row) for row in report.rows],
+            rows=[StockImportRowRead.from_domain(row) for row in report.rows],
         )
 
 

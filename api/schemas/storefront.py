@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from commerce.catalog import storefront
 from commerce.catalog.categories import SLUG
+from core.money import Money
 from models import Category
 
 # Checked again by the service; here so that OpenAPI shows the rule.
@@ -20,11 +21,11 @@ class MoneyRead(BaseModel):
     currency: str = Field(description="ISO 4217 code")
 
     @classmethod
-    def from_domain(cls, money: storefront.Money) -> MoneyRead:
+    def from_domain(cls, money: Money) -> MoneyRead:
         return cls(amount=money.amount, currency=money.currency)
 
 
-def _money(money: storefront.Money | None) -> MoneyRead | None:
+def _money(money: Money | None) -> MoneyRead | None:
     return MoneyRead.from_domain(money) if money is not None else None
 
 
@@ -48,12 +49,12 @@ class VendorRef(BaseModel):
         return cls(slug=vendor.slug, name=vendor.name, rating=RatingRead.from_domain(vendor.rating))
 
 
-class ImageRead(BaseModel):
+class StorefrontImageRead(BaseModel):
     url: str
     alt_text: str
 
     @classmethod
-    def from_domain(cls, image: storefront.Image) -> ImageRead:
+    def from_domain(cls, image: storefront.Image) -> StorefrontImageRead:
         return cls(url=image.url, alt_text=image.alt_text)
 
 
@@ -66,7 +67,7 @@ class ProductCard(BaseModel):
     from_price: MoneyRead = Field(description="The lowest price of the active variants")
     compare_at: MoneyRead | None = Field(description="The compare-at price of that variant")
     rating: RatingRead
-    image: ImageRead | None = Field(description="The first image")
+    image: StorefrontImageRead | None = Field(description="The first image")
     published_at: datetime
     links: dict[str, str]
 
@@ -81,7 +82,7 @@ class ProductCard(BaseModel):
             from_price=MoneyRead.from_domain(product.from_price),
             compare_at=_money(product.compare_at),
             rating=RatingRead.from_domain(product.rating),
-            image=ImageRead.from_domain(product.image) if product.image else None,
+            image=StorefrontImageRead.from_domain(product.image) if product.image else None,
             published_at=product.published_at,
             links={"self": f"/products/{product.slug}"},
         )
@@ -107,18 +108,18 @@ class CategoryCrumb(BaseModel):
     path: str
 
 
-class VariantRead(BaseModel):
+class StorefrontVariantRead(BaseModel):
     id: uuid.UUID
     sku: str
     options: dict[str, str]
     price: MoneyRead
     compare_at: MoneyRead | None
-    availability: storefront.Availability = Field(
+    availability: storefront.StockAvailability = Field(
         description="in_stock, low_stock (few left) or out_of_stock"
     )
 
     @classmethod
-    def from_domain(cls, variant: storefront.VariantOffer) -> VariantRead:
+    def from_domain(cls, variant: storefront.VariantOffer) -> StorefrontVariantRead:
         return cls(
             id=variant.id,
             sku=variant.sku,
@@ -140,8 +141,8 @@ class ProductDetailRead(BaseModel):
     breadcrumb: list[CategoryCrumb] = Field(description="From the root category down")
     vendor: VendorRef
     rating: RatingRead
-    images: list[ImageRead]
-    variants: list[VariantRead] = Field(description="The active variants, by SKU")
+    images: list[StorefrontImageRead]
+    variants: list[StorefrontVariantRead] = Field(description="The active variants, by SKU")
     from_price: MoneyRead
     published_at: datetime
 
@@ -160,8 +161,8 @@ class ProductDetailRead(BaseModel):
             ],
             vendor=VendorRef.from_domain(product.vendor),
             rating=RatingRead.from_domain(product.rating),
-            images=[ImageRead.from_domain(image) for image in product.images],
-            variants=[VariantRead.from_domain(variant) for variant in product.variants],
+            images=[StorefrontImageRead.from_domain(image) for image in product.images],
+            variants=[StorefrontVariantRead.from_domain(variant) for variant in product.variants],
             from_price=MoneyRead.from_domain(product.from_price),
             published_at=product.published_at,
         )

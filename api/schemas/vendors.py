@@ -97,6 +97,6 @@ class StaffRead(BaseModel):
         return cls(user_id=user.id, username=user.username, email=user.email, role=role)
 
 
-class RoleChange(BaseModel):
+class MembershipRoleChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
     role: VendorRole

@@ -32,6 +32,7 @@ from sqlalchemy.orm import selectinload
 
 from commerce.errors import NotFound
 from core import pagination
+from core.money import Money
 from models import (
     Category,
     InventoryLevel,
@@ -54,16 +55,10 @@ class ProductSort(enum.StrEnum):
     TITLE = "title"
 
 
-class Availability(enum.StrEnum):
+class StockAvailability(enum.StrEnum):
     IN_STOCK = "in_stock"
     LOW_STOCK = "low_stock"
     OUT_OF_STOCK = "out_of_stock"
-
-
-@dataclass(frozen=True)
-class Money:
-    amount: int  # minor units
-    currency: str
 
 
 @dataclass(frozen=True)
@@ -122,7 +117,7 @@ class VariantOffer:
     options: dict[str, str]
     price: Money
     compare_at: Money | None
-    availability: Availability
+    availability: StockAvailability
 
 
 @dataclass(frozen=True)
@@ -422,12 +417,12 @@ async def product_detail(session: AsyncSession, *, slug: str) -> ProductDetail:
     )
 
 
-def _availability(available: int, threshold: int) -> Availability:
+def _availability(available: int, threshold: int) -> StockAvailability:
     if available <= 0:
-        return Availability.OUT_OF_STOCK
+        return StockAvailability.OUT_OF_STOCK
     if available <= threshold:
-        return Availability.LOW_STOCK
-    return Availability.IN_STOCK
+        return StockAvailability.LOW_STOCK
+    return StockAvailability.IN_STOCK
 
 
 async def _breadcrumb(session: AsyncSession, path: str | None) -> list[CategoryCrumb]:

@@ -63,7 +63,7 @@ class VariantUnavailable(NotFound):
     code, title = "variant_unavailable", "No such variant for sale"
 
 
-class Availability(enum.StrEnum):
+class WishlistAvailability(enum.StrEnum):
     IN_STOCK = "in_stock"
     OUT_OF_STOCK = "out_of_stock"
     # The variant, its product or its vendor is no longer active: kept on the list, not sold.
@@ -88,7 +88,7 @@ class WishlistEntry:
     options: dict[str, str]
     price_amount: int
     currency: str
-    availability: Availability
+    availability: WishlistAvailability
     added_at: datetime
 
 
@@ -392,11 +392,11 @@ async def _entries(
             and product_status == ProductStatus.ACTIVE
             and vendor_status == VendorStatus.ACTIVE
         ):
-            availability = Availability.UNAVAILABLE
+            availability = WishlistAvailability.UNAVAILABLE
         elif units > 0:
-            availability = Availability.IN_STOCK
+            availability = WishlistAvailability.IN_STOCK
         else:
-            availability = Availability.OUT_OF_STOCK
+            availability = WishlistAvailability.OUT_OF_STOCK
         entries.append(
             WishlistEntry(
                 variant_id=item_variant_id,

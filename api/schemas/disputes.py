@@ -1,0 +1,82 @@
+"""Request and response schemas of ``api/routes/disputes.py``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from models import Dispute, DisputeStatus
+
+
+class DisputeOutcomeCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    outcome: Literal["won", "lost"] = Field(description="The bank's decision")
+
+
+class VendorDebitRead(BaseModel):
+    vendor_id: uuid.UUID
+    amount: int = Field(description="The DISPUTE ledger entry: negative, in minor units")
+
+
+class DisputeRead(BaseModel):
+    id: uuid.UUID
+    order_id: uuid.UUID
+    payment_id: uuid.UUID
+    provider: str
+    provider_dispute_id: str
+    amount: int = Field(description="Disputed, in minor units of currency")
+    currency: str
+    reason: str | None
+    status: DisputeStatus = Field(description="open: the order's payouts are frozen")
+    evidence_due_at: datetime
+    closed_at: datetime | None
+    created_at: datetime
+    debits: list[VendorDebitRead] = Field(description="What a lost dispute took from vendors")
+
+    @classmethod
+    def build(cls, dispute: Dispute, debits: dict[uuid.UUID, int]) -> DisputeRead:
+        return cls(
+            id=dispute.id,
+            order_id=dispute.order_id,
+            payment_id=dispute.payment_id,
+            provider=dispute.provider,
+            provider_dispute_id=dispute.provider_dispute_id,
+            amount=dispute.amount,
+            currency=dispute.currency,
+            reason=dispute.reason,
+            status=dispute.status,
+            evidence_due_at=dispute.evidence_due_at,
+            closed_at=dispute.closed_at,
+            created_at=dispute.created_at,
+            debits=[
+                VendorDebitRead(vendor_id=vendor_id, amount=amount)
+                for vendor_id, amount in sorted(debits.items(), key=lambda item: str(item[0]))
+            ],
+        )
+
+
+class DisputePage(BaseModel):
+    items: list[DisputeRead]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null: last")
+
+
+class VendorDisputeRead(BaseModel):
+    """A dispute on one of the vendor's orders, as the vendor sees it."""
+
+    id: uuid.UUID
+    order_id: uuid.UUID
+    amount: int = Field(description="Disputed over the whole order, in minor units")
+    currency: str
+    status: DisputeStatus = Field(description="open: this order's earnings are on hold")
+    evidence_due_at: datetime
+    closed_at: datetime | None
+    created_at: datetime
+    debit: int = Field(description="What the dispute took from this vendor (0 unless lost)")
+
+
+class VendorDisputePage(BaseModel):
+    items: list[VendorDisputeRead]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null: last")
