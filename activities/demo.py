@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from commerce.demo import seed_demo_catalog
+from commerce.catalog.demo import seed_demo_catalog
 from core.clock import SYSTEM_CLOCK, Clock
 from workflows.contracts import demo as contract
 from workflows.contracts.demo import SeedDemoCatalogInput, SeedDemoCatalogOutput

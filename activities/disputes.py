@@ -1,4 +1,4 @@
-"""The dispute workflow's steps: thin activities over commerce.disputes, each idempotent.
+"""The dispute workflow's steps: thin activities over commerce.aftersales.disputes, each idempotent.
 
 Every step may run more than once; each acts once per dispute: the order events it writes are
 keyed by the dispute id (checked under the order's row lock, in the transaction that queues
@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from commerce import disputes
+from commerce.aftersales import disputes
 from commerce.errors import DomainError
 from core.clock import SYSTEM_CLOCK, Clock
 from workflows.contracts import disputes as contract

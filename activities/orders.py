@@ -16,10 +16,13 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.refunds import send_refund
-from commerce import invoices, ledger, order_payments, orders, promotions, refunds
+from commerce.aftersales import refunds
 from commerce.catalog import inventory
-from commerce.mail import queue_mail
-from commerce.order_mail import order_closed, order_confirmation, queue_vendor_new_order
+from commerce.checkout import promotions
+from commerce.finance import invoices, ledger
+from commerce.notifications.mail import queue_mail
+from commerce.orders import order_payments, orders
+from commerce.orders.order_mail import order_closed, order_confirmation, queue_vendor_new_order
 from commerce.payments import webhooks
 from commerce.payments.provider import (
     Authorization,

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from commerce import ledger
+from commerce.finance import ledger
 from core.clock import SYSTEM_CLOCK, Clock
 from models import PayoutStatus
 from workflows.contracts import payouts as contract

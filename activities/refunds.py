@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from commerce import invoices, ledger, refunds
+from commerce.aftersales import refunds
 from commerce.catalog import inventory
 from commerce.errors import DomainError
+from commerce.finance import invoices, ledger
 from commerce.payments.provider import PaymentDeclined, PaymentError, TransientPaymentError
 from commerce.payments.registry import PaymentProviders
 from core.clock import SYSTEM_CLOCK, Clock

@@ -1,4 +1,4 @@
-"""The return's steps: thin activities over commerce.returns, each idempotent.
+"""The return's steps: thin activities over commerce.aftersales.returns, each idempotent.
 
 Every move is a conditional update (``requested`` -> ``approved`` at the deadline, ``received``
 -> ``refunded`` once the refund succeeded) and the refund is created under the return's row
@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from commerce import orders, returns
+from commerce.aftersales import returns
 from commerce.errors import DomainError
+from commerce.orders import orders
 from core.clock import SYSTEM_CLOCK, Clock
 from models import ReturnRequest
 from workflows.contracts import returns as contract

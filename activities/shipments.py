@@ -10,7 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from commerce import orders, refunds, shipments
+from commerce.aftersales import refunds
+from commerce.fulfilment import shipments
+from commerce.orders import orders
 from core.clock import SYSTEM_CLOCK, Clock
 from models import Refund, Shipment, Vendor
 from workflows.contracts import shipments as contract

@@ -58,7 +58,7 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _seed(settings: Settings, _: argparse.Namespace) -> int:
-    from commerce.demo import seed_demo_catalog
+    from commerce.catalog.demo import seed_demo_catalog
     from core import database
     from core.clock import SYSTEM_CLOCK
 

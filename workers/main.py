@@ -7,9 +7,11 @@ import functools
 import logging
 import signal
 
-from commerce import disputes, housekeeping, order_saga, refund_saga
-from commerce.mail import MailDispatcher, transport_for
-from commerce.payout_schedule import ensure_payout_schedule
+from commerce import housekeeping
+from commerce.aftersales import disputes, refund_saga
+from commerce.finance.payout_schedule import ensure_payout_schedule
+from commerce.notifications.mail import MailDispatcher, transport_for
+from commerce.orders import order_saga
 from commerce.search.indexer import SearchIndexer, backend_for
 from core import database, temporal
 from core.periodic import run_every

@@ -1,7 +1,7 @@
 """Disputes (chargebacks): one workflow per dispute (``dispute:{dispute_id}``).
 
 The dispute row exists already, ``open``: from then on every ledger entry of its order is
-frozen (``commerce.ledger`` does not pay out an order with an open dispute). The workflow
+frozen (``commerce.finance.ledger`` does not pay out an order with an open dispute). The workflow
 tells the order's vendors and operations, waits for the outcome until the evidence deadline,
 reminds operations once at the deadline and goes on waiting (the bank decides, often weeks
 later), then records the outcome: a lost dispute debits the vendors, a won one debits nobody;

@@ -1,7 +1,7 @@
 """Paying vendors: one run settles and sends what each vendor may be paid.
 
 Started every ``payout_interval_s`` by the Temporal Schedule ``payouts``
-(commerce.payout_schedule), or by an admin (``POST /admin/payouts/run``). Deterministic code
+(commerce.finance.payout_schedule), or by an admin (``POST /admin/payouts/run``). Deterministic code
 only; its contract is ``workflows.contracts.payouts``.
 """
 

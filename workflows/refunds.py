@@ -1,11 +1,11 @@
 """Refunds: money going back to a shopper, one workflow per refund (``refund:{refund_id}``).
 
 The refund row exists already, ``pending``, its amount counted against the payment (see
-``commerce.refunds.create_refund``). The workflow asks the provider with an idempotency key
-derived from the refund id, so however often the step runs (a worker killed mid-call, a
-timeout) the provider refunds once; then it puts units back in stock, debits the vendors'
-ledger, issues the credit notes and tells the shopper. A provider's refusal for good ends the
-refund ``failed`` with its amount available again.
+``commerce.aftersales.refunds.create_refund``). The workflow asks the provider with an
+idempotency key derived from the refund id, so however often the step runs (a worker killed
+mid-call, a timeout) the provider refunds once; then it puts units back in stock, debits the
+vendors' ledger, issues the credit notes and tells the shopper. A provider's refusal for good
+ends the refund ``failed`` with its amount available again.
 
 Deterministic code only; its contract is ``workflows.contracts.refunds``.
 """

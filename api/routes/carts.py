@@ -26,8 +26,8 @@ from api.schemas.carts import (
     ShippingChoice,
     address_fields,
 )
-from commerce import carts
-from commerce.carts import CartNotFound, CartRequired
+from commerce.checkout import carts
+from commerce.checkout.carts import CartNotFound, CartRequired
 from models import Cart
 
 router = APIRouter(tags=["carts"])

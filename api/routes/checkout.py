@@ -11,8 +11,9 @@ from api.deps import NowDep, PaymentProvidersDep, SessionDep, SettingsDep, Tempo
 from api.routes.carts import CurrentCart
 from api.schemas.checkout import CheckoutSummaryRead
 from api.schemas.orders import CheckoutCreate, CheckoutRead
-from commerce import carts, order_saga, orders
-from commerce.checkout_summary import summarize
+from commerce.checkout import carts
+from commerce.checkout.checkout_summary import summarize
+from commerce.orders import order_saga, orders
 from workflows.contracts.orders import OrderStatusView
 
 router = APIRouter(prefix="/checkout", tags=["checkout"])

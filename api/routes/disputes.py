@@ -1,6 +1,6 @@
 """Disputes (chargebacks): operations read them and record the bank's decision; vendors see
 the disputes on their orders. Disputes are opened by the provider's webhook
-(``commerce.disputes.open_dispute_from_webhook``), never through this API."""
+(``commerce.aftersales.disputes.open_dispute_from_webhook``), never through this API."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from api.schemas.disputes import (
     VendorDisputePage,
     VendorDisputeRead,
 )
-from commerce import disputes
+from commerce.aftersales import disputes
 from models import Dispute, DisputeStatus
 
 router = APIRouter(tags=["disputes"])

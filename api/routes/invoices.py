@@ -18,7 +18,8 @@ from api.schemas.invoices import (
     InvoiceRead,
     InvoiceSummaryRead,
 )
-from commerce import invoices, orders
+from commerce.finance import invoices
+from commerce.orders import orders
 from models import Invoice, InvoiceKind
 
 router = APIRouter(tags=["invoices"])

@@ -19,9 +19,9 @@ from api.schemas.ledger import (
     PayoutRunRead,
     VendorLedgerRead,
 )
-from commerce import ledger
 from commerce.errors import DomainError
-from commerce.order_saga import timings
+from commerce.finance import ledger
+from commerce.orders.order_saga import timings
 from core.settings import Settings
 from core.temporal import WorkflowStartFailed, start_workflow
 from workflows.contracts.payouts import (

@@ -26,8 +26,8 @@ from api.schemas.orders import (
     OrderSummaryRead,
     PaymentRetry,
 )
-from commerce import order_saga, orders
 from commerce.errors import Conflict
+from commerce.orders import order_saga, orders
 from models import Order
 from workflows.contracts.orders import (
     CANCEL_UPDATE,

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from api.access import AdminUser, VendorManager
 from api.deps import SessionDep
 from api.schemas.promotions import PromotionCreate, PromotionRead, PromotionUpdate
-from commerce import promotions
+from commerce.checkout import promotions
 
 router = APIRouter(tags=["promotions"])
 

@@ -16,7 +16,8 @@ from api.schemas.refunds import (
     RefundList,
     RefundRead,
 )
-from commerce import orders, refund_saga, refunds
+from commerce.aftersales import refund_saga, refunds
+from commerce.orders import orders
 from models import RefundSource
 
 router = APIRouter()

@@ -28,7 +28,8 @@ from api.schemas.returns import (
     ReturnReceive,
     ReturnReject,
 )
-from commerce import order_saga, orders, returns
+from commerce.aftersales import returns
+from commerce.orders import order_saga, orders
 from core.settings import Settings
 from core.temporal import WorkflowStartFailed, start_workflow
 from models import ReturnRequest, ReturnStatus, Vendor

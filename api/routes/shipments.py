@@ -25,11 +25,13 @@ from api.schemas.shipments import (
     TrackingNumberSet,
     TrackingReceived,
 )
-from commerce import orders, refunds, shipments
-from commerce.carriers import SimulatedCarrier
+from commerce.aftersales import refunds
+from commerce.aftersales.refund_saga import start_refund_workflow
 from commerce.errors import NotFound
-from commerce.refund_saga import start_refund_workflow
-from commerce.shipping import LabelRequest
+from commerce.fulfilment import shipments
+from commerce.fulfilment.carriers import SimulatedCarrier
+from commerce.fulfilment.shipping import LabelRequest
+from commerce.orders import orders
 from core.settings import Settings
 from models import Order, RefundSource, Shipment, ShipmentStatus
 from workflows.contracts.shipments import shipment_workflow_id

@@ -1,6 +1,7 @@
 """A vendor's shipping tables: zones, methods and rates. Managers write, staff read.
 
-Quotes have no route: checkout calls ``commerce.shipping.quote`` for each vendor in the cart.
+Quotes have no route: checkout calls ``commerce.fulfilment.shipping.quote`` for each vendor
+in the cart.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from api.schemas.tax_shipping import (
     ShippingZoneRead,
     ShippingZoneUpdate,
 )
-from commerce import shipping
+from commerce.fulfilment import shipping
 
 router = APIRouter(tags=["shipping"])
 

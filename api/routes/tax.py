@@ -1,4 +1,4 @@
-"""The platform's tax rates, kept by admins; checkout reads them through commerce.tax."""
+"""The platform's tax rates, kept by admins; checkout reads them through commerce.checkout.tax."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 from api.access import AdminUser
 from api.deps import SessionDep
 from api.schemas.tax_shipping import TaxRateCreate, TaxRateRead, TaxRateUpdate
-from commerce import tax
+from commerce.checkout import tax
 
 router = APIRouter(prefix="/admin/tax-rates", tags=["admin"])
 

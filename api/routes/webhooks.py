@@ -37,7 +37,7 @@ from api.problems import Problem
 from api.schemas.webhooks import (
     WebhookReceived,
 )
-from commerce import disputes
+from commerce.aftersales import disputes
 from commerce.errors import DomainError
 from commerce.payments import webhooks
 from commerce.payments.provider import (

@@ -20,7 +20,7 @@ from api.schemas.engagement import (
     WishlistRename,
     WishlistShareRead,
 )
-from commerce import carts
+from commerce.checkout import carts
 from commerce.engagement import wishlists
 
 router = APIRouter(tags=["wishlists"])

@@ -1,7 +1,7 @@
 """Request and response bodies of carts.
 
 Limits here keep absurd input out; the real rules (stock, currency, address per country,
-coupon normalisation) live in ``commerce.carts`` and answer problems a shopper can act on.
+coupon normalisation) live in ``commerce.checkout.carts`` and answer problems a shopper can act on.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from commerce.accounts.address_rules import AddressInput
-from commerce.carts import (
+from commerce.checkout.carts import (
     MAX_COUPON_LENGTH,
     MAX_COUPONS,
     MAX_LINE_QUANTITY,

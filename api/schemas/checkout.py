@@ -7,7 +7,7 @@ from datetime import date
 
 from pydantic import BaseModel, Field
 
-from commerce.checkout_summary import CheckoutSummary
+from commerce.checkout.checkout_summary import CheckoutSummary
 
 
 class SummaryProblemRead(BaseModel):

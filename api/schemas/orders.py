@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from commerce.orders import OrderDetail
+from commerce.orders.orders import OrderDetail
 from models import Order
 from workflows.contracts.orders import OrderStatusView
 

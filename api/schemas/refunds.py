@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from commerce import refunds
+from commerce.aftersales import refunds
 from models import Refund, RefundLine
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from commerce import returns
+from commerce.aftersales import returns
 
 
 class ReturnLineCreate(BaseModel):

@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
-from commerce import shipments
+from commerce.fulfilment import shipments
 
 
 class TrackingEventRead(BaseModel):

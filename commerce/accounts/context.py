@@ -8,8 +8,8 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from commerce.accounts.passwords import PasswordPolicy
+from commerce.accounts.ratelimit import Limit, LoginGuard, RateLimiter
 from commerce.accounts.tokens import TokenSigner
-from commerce.ratelimit import Limit, LoginGuard, RateLimiter
 from core.clock import SYSTEM_CLOCK, Clock
 from core.settings import Settings
 

@@ -12,7 +12,6 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commerce import mail
 from commerce.accounts import sessions
 from commerce.accounts.context import (
     LOGIN_PER_ACCOUNT,
@@ -25,6 +24,7 @@ from commerce.accounts.context import (
 from commerce.accounts.passwords import check_strength
 from commerce.accounts.tokens import digest, random_token
 from commerce.errors import Conflict, DomainError, NotFound, Unauthorized
+from commerce.notifications import mail
 from models import (
     Address,
     EmailToken,

@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commerce import mail
 from commerce.accounts.tokens import digest
 from commerce.accounts.users import normalize_email
 from commerce.errors import Conflict, DomainError, Forbidden, NotFound
+from commerce.notifications import mail
 from commerce.search.outbox import enqueue_reindex
 from core.settings import Settings
 from models import (

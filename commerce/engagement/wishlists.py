@@ -20,7 +20,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commerce import carts
+from commerce.checkout import carts
 from commerce.errors import Conflict, DomainError, NotFound
 from models import (
     Cart,
@@ -446,7 +446,7 @@ async def move_to_cart(
     """Put a wishlist item into the user's cart and take it off the list.
 
     The cart's own checks apply (for sale, same currency, enough stock: see
-    ``commerce.carts.add_item``); when one refuses, nothing changes, the item stays listed.
+    ``commerce.checkout.carts.add_item``); when one refuses, nothing changes, the item stays listed.
     """
     wishlist = await _owned(session, user_id=user_id, wishlist_id=wishlist_id, lock=True)
     listed = await session.get(WishlistItem, (wishlist.id, variant_id))

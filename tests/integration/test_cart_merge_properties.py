@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commerce import carts
+from commerce.checkout import carts
 from models import Cart, CartItem, InventoryLevel, Product, ProductStatus, User, Variant
 from tests.catalog_factories import VariantSpec, make_product, make_vendor
 

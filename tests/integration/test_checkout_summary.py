@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commerce.shipping import add_business_days
+from commerce.fulfilment.shipping import add_business_days
 from models import (
     Product,
     Promotion,

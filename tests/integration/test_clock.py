@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.app import create_app
-from commerce.carts import GUEST_CART_TTL
+from commerce.checkout.carts import GUEST_CART_TTL
 from core.clock import FixedClock
 from core.settings import Settings
 from tests.conftest import _client_for, bind_to_test_transaction

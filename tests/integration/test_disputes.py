@@ -19,9 +19,10 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from api.routes.webhooks import accept
-from commerce import disputes, ledger
+from commerce.aftersales import disputes
+from commerce.checkout.pricing import split_by_weight
+from commerce.finance import ledger
 from commerce.payments import WebhookEvent
-from commerce.pricing import split_by_weight
 from models import (
     Dispute,
     DisputeStatus,

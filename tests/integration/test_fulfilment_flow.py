@@ -13,7 +13,7 @@ from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from commerce.carriers import SimulatedCarrier
+from commerce.fulfilment.carriers import SimulatedCarrier
 from models import (
     Invoice,
     InvoiceKind,

@@ -26,8 +26,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import NullPool
 from temporalio.testing import WorkflowEnvironment
 
-from commerce import invoices
-from commerce.pricing import added_tax, included_tax, round_half_up, split_by_weight
+from commerce.checkout.pricing import added_tax, included_tax, round_half_up, split_by_weight
+from commerce.finance import invoices
 from models import (
     Invoice,
     InvoiceKind,
@@ -112,7 +112,7 @@ async def make_order(
     inclusive: bool = False,
     status: OrderStatus = OrderStatus.CONFIRMED,
 ) -> MadeOrder:
-    """An order as checkout freezes it, priced by commerce.pricing's rules, with a captured
+    """An order as checkout freezes it, priced by commerce.checkout.pricing's rules, with a captured
     payment when it is confirmed."""
     order_id = uuid.uuid4()
 

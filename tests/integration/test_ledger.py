@@ -29,8 +29,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.app import create_app
-from commerce import ledger
-from commerce.payout_schedule import ensure_payout_schedule
+from commerce.finance import ledger
+from commerce.finance.payout_schedule import ensure_payout_schedule
 from core.settings import Settings
 from models import (
     Dispute,

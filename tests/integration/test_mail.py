@@ -22,8 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from commerce import mail
-from commerce.mail import (
+from commerce.notifications import mail
+from commerce.notifications.mail import (
     EmailMessage,
     LogTransport,
     MailDispatcher,
@@ -157,7 +157,7 @@ async def test_an_unreachable_server_leaves_mail_pending_for_a_later_drain(
     queued = await _queue(outbox_db, _message(n=1), _message(n=2))
     nobody_listens = _smtp_settings(fresh_database_url, "127.0.0.1", free_port())
 
-    with caplog.at_level(logging.WARNING, logger="commerce.mail"):
+    with caplog.at_level(logging.WARNING, logger="commerce.notifications.mail"):
         assert await MailDispatcher(outbox_db, SmtpTransport(nobody_listens)).drain_once() == 0
 
     assert all(row.sent_at is None for row in (await _rows(outbox_db)).values())
@@ -301,7 +301,7 @@ async def test_run_survives_an_unreachable_database(caplog: pytest.LogCaptureFix
     dispatcher = MailDispatcher(database.create_sessionmaker(engine), LogTransport())
     stop = asyncio.Event()
     try:
-        with caplog.at_level(logging.ERROR, logger="commerce.mail"):
+        with caplog.at_level(logging.ERROR, logger="commerce.notifications.mail"):
             running = asyncio.create_task(dispatcher.run(stop, interval_s=0.02))
 
             def failures() -> int:

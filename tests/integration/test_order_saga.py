@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from commerce.demo import seed_demo_catalog
+from commerce.catalog.demo import seed_demo_catalog
 from commerce.payments import WebhookEvent
 from models import InventoryLevel, Variant, Vendor
 from tests.order_harness import Platform, Shop, platform, vendor_owner

@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from commerce import order_saga, orders
+from commerce.orders import order_saga, orders
 from commerce.payments import WebhookEvent
 from models import Cart, Order, Payment, PaymentStatus
 from tests.factories import Account

@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from commerce import promotions
-from commerce.promotions import PromotionExhausted
+from commerce.checkout import promotions
+from commerce.checkout.promotions import PromotionExhausted
 from models import (
     PlatformRole,
     Promotion,

@@ -25,7 +25,7 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.refunds import RefundActivities
-from commerce.order_saga import timings
+from commerce.orders.order_saga import timings
 from core import database, temporal
 from core.settings import Settings
 from models import (

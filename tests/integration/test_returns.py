@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from commerce import returns
+from commerce.aftersales import returns
 from models import (
     OrderLine,
     Payment,

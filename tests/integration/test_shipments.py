@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from commerce.carriers import SimulatedCarrier
+from commerce.fulfilment.carriers import SimulatedCarrier
 from models import (
     DeliveredPurchase,
     LedgerEntry,

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commerce import shipping
-from commerce.shipping import (
+from commerce.fulfilment import shipping
+from commerce.fulfilment.shipping import (
     Carrier,
     InvalidShippingQuote,
     LabelRequest,

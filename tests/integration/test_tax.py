@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commerce import tax
+from commerce.checkout import tax
 from models import PlatformRole
 from tests.factories import Account, sign_up
 

@@ -14,7 +14,7 @@ from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from commerce.mail import EmailMessage, queue_mail
+from commerce.notifications.mail import EmailMessage, queue_mail
 from core import database
 from core.temporal import ensure_search_attributes
 from models import InventoryLevel, MailOutbox, Product, Variant, Vendor

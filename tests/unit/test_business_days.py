@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from commerce.shipping import add_business_days
+from commerce.fulfilment.shipping import add_business_days
 
 # 2026-11-16 is a Monday.
 MONDAY = date(2026, 11, 16)

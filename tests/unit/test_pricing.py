@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from commerce.pricing import (
+from commerce.checkout.pricing import (
     AppliedDiscount,
     Discount,
     PriceBreakdown,

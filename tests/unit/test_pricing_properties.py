@@ -16,7 +16,7 @@ from fractions import Fraction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from commerce.pricing import (
+from commerce.checkout.pricing import (
     Discount,
     PriceBreakdown,
     PricedLine,

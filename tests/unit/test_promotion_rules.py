@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from commerce.pricing import PricedLine, ShippingCharge
-from commerce.promotions import CouponProblem, Evaluation, evaluate
+from commerce.checkout.pricing import PricedLine, ShippingCharge
+from commerce.checkout.promotions import CouponProblem, Evaluation, evaluate
 from models import Promotion, PromotionKind, PromotionScope
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

@@ -10,7 +10,8 @@ from temporalio.common import RetryPolicy
 
 @dataclass(frozen=True)
 class CheckoutTimings:
-    """Every duration the sagas use (``commerce.order_saga.timings`` builds it from settings).
+    """Every duration the sagas use (``commerce.orders.order_saga.timings`` builds it from
+    settings).
 
     Carried in each workflow's input, so a running workflow keeps the timings it started with.
     """

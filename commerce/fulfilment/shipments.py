@@ -13,9 +13,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commerce import orders
 from commerce.errors import Conflict, DomainError, NotFound
-from commerce.shipping import TrackingEvent
+from commerce.fulfilment.shipping import TrackingEvent
+from commerce.orders import orders
 from models import (
     DeliveredPurchase,
     Order,
@@ -552,7 +552,7 @@ async def cancel_unaccepted(
 
 
 async def _mail_shopper(session: AsyncSession, *, shipment: Shipment, kind: str) -> None:
-    from commerce import order_mail  # order_mail imports orders; avoid a cycle at import
+    from commerce.orders import order_mail  # it imports orders: a cycle at import time
 
     order = await session.get(Order, shipment.order_id)
     if order is None or not order.contact_email:

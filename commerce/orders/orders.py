@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commerce import promotions
 from commerce.accounts.payment_tokens import looks_like_card_number
-from commerce.checkout_summary import CheckoutSummary, summarize
+from commerce.checkout import promotions
+from commerce.checkout.checkout_summary import CheckoutSummary, summarize
 from commerce.errors import Conflict, DomainError, NotFound
 from core import pagination
 from core.locks import advisory_lock

@@ -2,7 +2,7 @@
 
 Composes the cart (current prices, stock, sellability), the destination's tax rates, each
 vendor's shipping quotes, the promotions that apply, and prices it all with the pure engine
-in ``commerce.pricing``. Nothing here writes: the same summary is recomputed, and its lines
+in ``commerce.checkout.pricing``. Nothing here writes: the same summary is recomputed, and its lines
 frozen, when the order is placed.
 """
 
@@ -15,7 +15,8 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commerce import carts, pricing, promotions, shipping, tax
+from commerce.checkout import carts, pricing, promotions, tax
+from commerce.fulfilment import shipping
 from models import Cart, Category, Product, Variant
 
 # Line problems that keep a line out of the priced order (it cannot be bought as it is).

@@ -1,7 +1,7 @@
 """Disputes (chargebacks): opened by a provider's webhook, decided by the bank, recorded here.
 
 A dispute is one row per (provider, provider dispute id), ``open`` until its outcome is known.
-While it is open every ledger entry of its order is frozen (``commerce.ledger`` leaves them
+While it is open every ledger entry of its order is frozen (``commerce.finance.ledger`` leaves them
 out of what is payable); a lost dispute debits the order's vendors (``record_dispute_lost``),
 a won one debits nobody. The ``DisputeWorkflow`` (``dispute:{id}``) tells the vendors and
 operations, reminds operations at the evidence deadline and records the outcome.
@@ -41,11 +41,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair
 
-from commerce import ledger, orders
 from commerce.errors import Conflict, DomainError, NotFound
-from commerce.mail import EmailMessage, queue_mail
-from commerce.order_mail import vendor_recipients
-from commerce.order_saga import timings
+from commerce.finance import ledger
+from commerce.notifications.mail import EmailMessage, compose, queue_mail
+from commerce.orders import orders
+from commerce.orders.order_mail import vendor_recipients
+from commerce.orders.order_saga import timings
 from commerce.payments.provider import WebhookEvent
 from core import pagination, temporal
 from core.money import format_money
@@ -625,77 +626,23 @@ def _due(dispute: Dispute) -> str:
 
 def vendor_dispute_opened(*, to: str, vendor: Vendor, dispute: Dispute) -> EmailMessage:
     """The payer disputed an order the vendor sold into: its payout of it is on hold."""
-    money = format_money(dispute.amount, dispute.currency)
-    text = (
-        f"The payment of order {_short(dispute.order_id)} is disputed ({money}).\n\n"
-        f"Until the dispute is decided, {vendor.name}'s earnings from this order are on hold "
-        "and not paid out. If the dispute is lost, the disputed amount is deducted from your "
-        "balance in proportion to your part of the order.\n\n"
-        f"Evidence is due by {_due(dispute)}: reply with tracking numbers, proof of delivery "
-        "and your correspondence with the buyer, and our operations team will submit it.\n\n"
-        "The Emporium team\n"
-    )
-    return EmailMessage(
-        to=to,
-        subject=f"Payment dispute on order {_short(dispute.order_id)}",
-        text=text,
-        template="dispute_opened_vendor",
+    return compose(
+        "dispute_opened_vendor", to=to, vendor=vendor, dispute=dispute, due=_due(dispute)
     )
 
 
 def operations_dispute_opened(*, to: str, dispute: Dispute) -> EmailMessage:
-    money = format_money(dispute.amount, dispute.currency)
-    text = (
-        f"A {dispute.provider} dispute of {money} was opened on order {dispute.order_id}.\n\n"
-        f"Dispute: {dispute.id} (provider id {dispute.provider_dispute_id})\n"
-        f"Evidence due: {_due(dispute)}\n\n"
-        "The vendors' payouts of this order are frozen until you record the outcome:\n"
-        f"POST /admin/disputes/{dispute.id}/outcome\n"
-    )
-    return EmailMessage(
-        to=to,
-        subject=f"Dispute opened: order {_short(dispute.order_id)}, {money}",
-        text=text,
-        template="dispute_opened_operations",
-    )
+    return compose("dispute_opened_operations", to=to, dispute=dispute, due=_due(dispute))
 
 
 def operations_dispute_reminder(*, to: str, dispute: Dispute) -> EmailMessage:
-    money = format_money(dispute.amount, dispute.currency)
-    text = (
-        f"The evidence deadline of dispute {dispute.id} ({money}, order {dispute.order_id}) "
-        f"has passed ({_due(dispute)}), and no outcome is recorded yet.\n\n"
-        "The order's payouts stay frozen. Record the bank's decision when it comes:\n"
-        f"POST /admin/disputes/{dispute.id}/outcome\n"
-    )
-    return EmailMessage(
-        to=to,
-        subject=f"Dispute evidence due: order {_short(dispute.order_id)}",
-        text=text,
-        template="dispute_reminder_operations",
-    )
+    return compose("dispute_reminder_operations", to=to, dispute=dispute, due=_due(dispute))
 
 
 def vendor_dispute_closed(*, to: str, vendor: Vendor, dispute: Dispute, debit: int) -> EmailMessage:
     """How the dispute ended for the vendor: released, or what was deducted."""
-    short = _short(dispute.order_id)
-    if dispute.status == DisputeStatus.WON:
-        outcome = "won"
-        body = f"{vendor.name}'s earnings from this order are released for payout."
-    else:
-        outcome = "lost"
-        taken = format_money(-debit, dispute.currency)
-        body = (
-            f"The payer got their money back; {taken} is deducted from {vendor.name}'s balance "
-            "(your part of the disputed amount). The rest of the order is released for payout."
-        )
-    text = f"The payment dispute on order {short} was {outcome}.\n\n{body}\n\nThe Emporium team\n"
-    return EmailMessage(
-        to=to,
-        subject=f"Payment dispute on order {short} {outcome}",
-        text=text,
-        template=f"dispute_{outcome}_vendor",
-    )
+    outcome = "won" if dispute.status == DisputeStatus.WON else "lost"
+    return compose(f"dispute_{outcome}_vendor", to=to, vendor=vendor, dispute=dispute, debit=debit)
 
 
 # --- the reconciler ------------------------------------------------------------------------

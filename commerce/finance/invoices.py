@@ -57,9 +57,9 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commerce import refunds
+from commerce.aftersales import refunds
+from commerce.checkout.pricing import round_half_up, split_by_weight
 from commerce.errors import Conflict, NotFound
-from commerce.pricing import round_half_up, split_by_weight
 from core import pagination
 from core.money import format_money
 from models import (

@@ -20,13 +20,16 @@ import time
 import uuid
 from dataclasses import dataclass
 from email.message import EmailMessage as MimeMessage
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import SYSTEM_CLOCK, Clock
+from core.money import format_money
 from core.settings import Settings
 from models import MailOutbox
 
@@ -82,12 +85,50 @@ async def queue_mail(session: AsyncSession, message: EmailMessage) -> uuid.UUID:
 # --- Templates ------------------------------------------------------------------------------
 
 
+# --- composing: every email's words are a template in templates/ ------------------------------
+
+_TEMPLATES = Path(__file__).parent / "templates"
+
+
+def _plural(value: int, unit: str) -> str:
+    return f"{value} {unit}" if value == 1 else f"{value} {unit}s"
+
+
+def short_id(some_id: uuid.UUID | str) -> str:
+    """The first group of an id, as people read it in emails: ``1F2E3D4C``."""
+    return str(some_id).split("-")[0].upper()
+
+
+_environment = Environment(
+    loader=FileSystemLoader(_TEMPLATES),
+    # Plain text, not HTML: nothing to escape, and a missing value is an error, not a blank.
+    autoescape=False,  # noqa: S701
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+_environment.filters["money"] = format_money
+_environment.filters["plural"] = _plural
+_environment.filters["short"] = short_id
+
+
+def compose(template: str, *, to: str, **values: Any) -> EmailMessage:
+    """The email ``templates/{template}.txt`` makes of ``values``: its first line is
+    ``Subject: ...``, then a blank line, then the body. Templates are Jinja (plain text, a
+    value missing from ``values`` is an error); filters: ``money(currency)``,
+    ``plural(unit)``, ``short``."""
+    rendered = _environment.get_template(f"{template}.txt").render(**values)
+    header, _, text = rendered.partition("\n\n")
+    if not header.startswith("Subject: ") or "\n" in header:
+        raise ValueError(f"template {template!r} does not start with one Subject: line")
+    return EmailMessage(
+        to=to, subject=header.removeprefix("Subject: "), text=text, template=template
+    )
+
+
 def _link(storefront_url: str, path: str, token: str) -> str:
     return f"{storefront_url.rstrip('/')}{path}?{urlencode({'token': token})}"
-
-
-def _count(value: int, unit: str) -> str:
-    return f"{value} {unit}" if value == 1 else f"{value} {unit}s"
 
 
 def verify_email(
@@ -95,18 +136,7 @@ def verify_email(
 ) -> EmailMessage:
     """Ask a new account holder to confirm their email address."""
     link = _link(storefront_url, "/account/verify-email", token)
-    text = (
-        f"Hi {username},\n\n"
-        "Welcome to Emporium! Please confirm your email address by opening this link:\n\n"
-        f"{link}\n\n"
-        f"The link works for {_count(expires_hours, 'hour')}.\n\n"
-        "If you didn't create an Emporium account, you can ignore this email; "
-        "no account will be confirmed without you.\n\n"
-        "The Emporium team\n"
-    )
-    return EmailMessage(
-        to=to, subject="Confirm your email address", text=text, template="verify_email"
-    )
+    return compose("verify_email", to=to, username=username, link=link, expires_hours=expires_hours)
 
 
 def reset_password(
@@ -114,16 +144,9 @@ def reset_password(
 ) -> EmailMessage:
     """Send a password reset link to the account's address."""
     link = _link(storefront_url, "/account/reset-password", token)
-    text = (
-        f"Hi {username},\n\n"
-        "Someone asked to reset the password of your Emporium account. "
-        "To choose a new password, open this link:\n\n"
-        f"{link}\n\n"
-        f"The link works for {_count(expires_minutes, 'minute')} and only once.\n\n"
-        "If you didn't ask for this, ignore this email: your password stays as it is.\n\n"
-        "The Emporium team\n"
+    return compose(
+        "reset_password", to=to, username=username, link=link, expires_minutes=expires_minutes
     )
-    return EmailMessage(to=to, subject="Reset your password", text=text, template="reset_password")
 
 
 def change_email(
@@ -131,47 +154,17 @@ def change_email(
 ) -> EmailMessage:
     """Ask for confirmation of a new email address; ``to`` is the new address."""
     link = _link(storefront_url, "/account/confirm-email", token)
-    text = (
-        f"Hi {username},\n\n"
-        "Please confirm that you want to use this address for your Emporium account "
-        "by opening this link:\n\n"
-        f"{link}\n\n"
-        f"The link works for {_count(expires_hours, 'hour')}.\n\n"
-        "If you didn't ask for this, ignore this email: the account's address won't change.\n\n"
-        "The Emporium team\n"
-    )
-    return EmailMessage(
-        to=to, subject="Confirm your new email address", text=text, template="change_email"
-    )
+    return compose("change_email", to=to, username=username, link=link, expires_hours=expires_hours)
 
 
 def password_changed(*, to: str, username: str) -> EmailMessage:
     """Tell the account holder their password was changed (a security notice)."""
-    text = (
-        f"Hi {username},\n\n"
-        "The password of your Emporium account was just changed.\n\n"
-        "If this was you, there's nothing more to do.\n\n"
-        'If it wasn\'t you, reset your password right away with "Forgot password" on the '
-        "sign-in page, and contact our support team so we can help secure your account.\n\n"
-        "The Emporium team\n"
-    )
-    return EmailMessage(
-        to=to, subject="Your password was changed", text=text, template="password_changed"
-    )
+    return compose("password_changed", to=to, username=username)
 
 
 def account_deleted(*, to: str) -> EmailMessage:
     """Confirm that an account was deleted."""
-    text = (
-        "Hi,\n\n"
-        "Your Emporium account has been deleted. We're sorry to see you go.\n\n"
-        "If you didn't delete your account, contact our support team right away "
-        "by replying to this email.\n\n"
-        "The Emporium team\n"
-    )
-    return EmailMessage(
-        to=to, subject="Your account was deleted", text=text, template="account_deleted"
-    )
+    return compose("account_deleted", to=to)
 
 
 def vendor_invitation(
@@ -179,19 +172,13 @@ def vendor_invitation(
 ) -> EmailMessage:
     """Invite someone to a vendor's staff."""
     link = _link(storefront_url, "/vendor/accept-invitation", token)
-    text = (
-        "Hi,\n\n"
-        f"You have been invited to join {vendor_name} on Emporium as {role}.\n\n"
-        f"Sign in with this email address and accept the invitation here "
-        f"(valid for {_count(expires_days, 'day')}):\n{link}\n\n"
-        "If you weren't expecting this, you can ignore this email.\n\n"
-        "The Emporium team\n"
-    )
-    return EmailMessage(
+    return compose(
+        "vendor_invitation",
         to=to,
-        subject=f"Join {vendor_name} on Emporium",
-        text=text,
-        template="vendor_invitation",
+        vendor_name=vendor_name,
+        role=role,
+        link=link,
+        expires_days=expires_days,
     )
 
 

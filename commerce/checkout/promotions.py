@@ -56,7 +56,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commerce import pricing
+from commerce.checkout import pricing
 from commerce.errors import Conflict, DomainError, NotFound
 from core.locks import advisory_lock
 from models import (

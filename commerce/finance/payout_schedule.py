@@ -24,7 +24,7 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
-from commerce.order_saga import timings
+from commerce.orders.order_saga import timings
 from core.settings import Settings
 from workflows.contracts.payouts import PAYOUT_SCHEDULE_ID, PAYOUT_WORKFLOW, PayoutWorkflowInput
 
@@ -49,7 +49,7 @@ def payout_schedule(settings: Settings) -> Schedule:
             overlap=ScheduleOverlapPolicy.SKIP,
             catchup_window=max(interval, timedelta(seconds=60)),
         ),
-        state=ScheduleState(note="Vendor payouts (commerce.payout_schedule)"),
+        state=ScheduleState(note="Vendor payouts (commerce.finance.payout_schedule)"),
     )
 
 

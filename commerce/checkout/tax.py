@@ -1,7 +1,7 @@
 """Tax rates: what the platform charges per destination and product tax class.
 
 Admins keep the table; checkout reads it through :func:`rates_for`, whose result feeds
-``commerce.pricing.price_cart(tax_rates=...)`` directly.
+``commerce.checkout.pricing.price_cart(tax_rates=...)`` directly.
 
 A rate is for a country (ISO 3166-1 alpha-2) and optionally a region inside it (the bare
 ISO 3166-2 subdivision code, ``"CA"`` for California, as ``commerce.accounts.address_rules``

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 
 from commerce.errors import DomainError
-from commerce.shipping import Label, LabelRequest, TrackingEvent
+from commerce.fulfilment.shipping import Label, LabelRequest, TrackingEvent
 from core import webhook_signatures
 from core.clock import SYSTEM_CLOCK, Clock
 

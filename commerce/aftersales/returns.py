@@ -23,10 +23,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commerce import orders, refunds
+from commerce.aftersales import refunds
 from commerce.errors import Conflict, DomainError, NotFound
-from commerce.mail import EmailMessage, queue_mail
-from commerce.order_mail import vendor_recipients
+from commerce.notifications.mail import EmailMessage, compose, queue_mail
+from commerce.orders import orders
+from commerce.orders.order_mail import vendor_recipients
 from core import pagination
 from core.money import format_money
 from models import (
@@ -781,80 +782,27 @@ def describe(request: ReturnRequest, *, units: int, vendor_name: str) -> str:
 # --- emails ------------------------------------------------------------------------------------
 
 
-def _rows(lines: Sequence[ReturnedLine]) -> str:
-    return "\n".join(
-        f"  {returned.line.quantity} x {returned.order_line.title} ({returned.order_line.sku})"
-        for returned in lines
-    )
-
-
 def vendor_return_requested(
     *, to: str, vendor: Vendor, request: ReturnRequest, lines: Sequence[ReturnedLine]
 ) -> EmailMessage:
     """Tell the vendor a shopper wants to send items back, and by when to answer."""
-    text = (
-        f"A shopper asks to return items of order {short(request.order_id)} "
-        f"to {vendor.name} (return {short(request.id)}):\n\n{_rows(lines)}\n\n"
-        f"Reason: {request.reason}\n\n"
-        f"Please approve or reject it by {request.respond_by:%Y-%m-%d %H:%M} UTC; "
-        "after that it is approved automatically.\n\nThe Emporium team\n"
-    )
-    return EmailMessage(
-        to=to,
-        subject=f"Return requested for order {short(request.order_id)}",
-        text=text,
-        template="vendor_return_requested",
-    )
+    return compose("vendor_return_requested", to=to, vendor=vendor, request=request, lines=lines)
 
 
 def return_approved(
     *, to: str, request: ReturnRequest, vendor_name: str, lines: Sequence[ReturnedLine]
 ) -> EmailMessage:
     """Tell the shopper to send the items back."""
-    text = (
-        f"Your return {short(request.id)} for order {short(request.order_id)} is approved"
-        + (" (the seller did not answer in time)" if request.auto_approved else "")
-        + f".\n\nPlease send these items back to {vendor_name}:\n\n{_rows(lines)}\n\n"
-        "Once the seller has received and checked them, we refund you.\n\n"
-        "The Emporium team\n"
-    )
-    return EmailMessage(
-        to=to,
-        subject=f"Return {short(request.id)} approved",
-        text=text,
-        template="return_approved",
-    )
+    return compose("return_approved", to=to, request=request, vendor_name=vendor_name, lines=lines)
 
 
 def return_rejected(*, to: str, request: ReturnRequest, vendor_name: str) -> EmailMessage:
-    text = (
-        f"{vendor_name} did not accept your return {short(request.id)} for order "
-        f"{short(request.order_id)}.\n\nTheir reason: {request.rejection_reason}\n\n"
-        "If you think this is wrong, reply to this email and our support team will look "
-        "into it.\n\nThe Emporium team\n"
-    )
-    return EmailMessage(
-        to=to,
-        subject=f"Return {short(request.id)} not accepted",
-        text=text,
-        template="return_rejected",
-    )
+    return compose("return_rejected", to=to, request=request, vendor_name=vendor_name)
 
 
 def return_refunded(
     *, to: str, request: ReturnRequest, vendor_name: str, refund: Refund
 ) -> EmailMessage:
-    money = format_money(refund.amount, refund.currency)
-    text = (
-        f"Your return {short(request.id)} for order {short(request.order_id)} is complete: "
-        f"{vendor_name} received your items and {money} has been refunded to the way you "
-        "paid.\n\n"
-        + (f"Inspection note: {request.inspection_note}\n\n" if request.inspection_note else "")
-        + "The Emporium team\n"
-    )
-    return EmailMessage(
-        to=to,
-        subject=f"Return {short(request.id)} refunded",
-        text=text,
-        template="return_refunded",
+    return compose(
+        "return_refunded", to=to, request=request, vendor_name=vendor_name, refund=refund
     )

@@ -13,7 +13,7 @@ So for every vendor and currency, with each kind summed as a magnitude::
 
     sale - commission - refunds + commission_refunds - disputes - payouts == balance
 
-Commission is ``round_half_up(amount * bp / 10000)`` (commerce.pricing), in integers. The
+Commission is ``round_half_up(amount * bp / 10000)`` (commerce.checkout.pricing), in integers. The
 commission given back over an order's refunds is computed on the cumulative refunded amount
 and capped at the commission charged, so refunding a vendor part in several pieces gives back
 exactly what one full refund would (never a minor unit more than was taken).
@@ -44,9 +44,9 @@ from sqlalchemy import exists, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commerce import refunds
+from commerce.aftersales import refunds
+from commerce.checkout.pricing import BASIS_POINTS, round_half_up, split_by_weight
 from commerce.errors import Conflict, DomainError, NotFound
-from commerce.pricing import BASIS_POINTS, round_half_up, split_by_weight
 from core import pagination
 from models import (
     Dispute,
@@ -238,7 +238,7 @@ async def record_refund(
     """Debit the vendors whose part a SUCCEEDED refund gave back, and return them the
     commission on it.
 
-    Per vendor share (``commerce.refunds.vendor_shares``): REFUND ``-share`` and
+    Per vendor share (``commerce.aftersales.refunds.vendor_shares``): REFUND ``-share`` and
     COMMISSION_REFUND ``+c``, where ``c`` brings the commission given back on the vendor's
     part of the order to
     ``min(commission charged, round_half_up(refunded so far * bp / 10000))``. Available at

@@ -23,8 +23,8 @@ from temporalio.client import (
 from temporalio.common import SearchAttributePair
 from temporalio.service import RPCError
 
-from commerce import orders
 from commerce.errors import DomainError
+from commerce.orders import orders
 from core import temporal
 from core.money import format_money
 from core.settings import Settings

@@ -23,10 +23,10 @@ from fractions import Fraction
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commerce import orders
+from commerce.checkout.pricing import split_by_weight
 from commerce.errors import Conflict, DomainError, NotFound
-from commerce.mail import EmailMessage, queue_mail
-from commerce.pricing import split_by_weight
+from commerce.notifications.mail import EmailMessage, compose, queue_mail
+from commerce.orders import orders
 from core.locks import advisory_lock
 from core.money import format_money
 from models import (
@@ -528,24 +528,13 @@ def refund_issued(
     storefront_url: str,
 ) -> EmailMessage:
     """Tell the shopper money is on its way back, and for what."""
-    short = str(order.id).split("-")[0].upper()
-    money = format_money(refund.amount, refund.currency)
-    rows = "".join(
-        f"  {refunded.quantity} x {line.title} ({line.sku})  "
-        f"{format_money(refunded.amount, refund.currency)}\n"
-        for refunded, line in lines
-    )
-    text = (
-        f"We have refunded {money} for your order {short}.\n\n"
-        + (f"Refunded items:\n{rows}\n" if rows else "")
-        + f"Reason: {refund.reason}\n\n"
-        "The money goes back to the way you paid; depending on your bank it can take a few "
-        "days to show.\n\n"
-        f"Your order: {storefront_url.rstrip('/')}/account/orders/{order.id}\n\n"
-        "The Emporium team\n"
-    )
-    return EmailMessage(
-        to=to, subject=f"Refund of {money} for order {short}", text=text, template="refund_issued"
+    return compose(
+        "refund_issued",
+        to=to,
+        order=order,
+        refund=refund,
+        lines=lines,
+        order_url=f"{storefront_url.rstrip('/')}/account/orders/{order.id}",
     )
 
 

@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair
 
-from commerce import refunds
+from commerce.aftersales import refunds
 from commerce.errors import DomainError
-from commerce.order_saga import timings
+from commerce.orders.order_saga import timings
 from core import temporal
 from core.settings import Settings
 from models import RefundSource
@@ -41,7 +41,7 @@ async def start_refund_workflow(
     """Start ``refund:{refund_id}`` unless it was started before (ids are never reused, so
     a refund is paid out by one workflow). ``order_id`` sets the ``OrderId`` search attribute
     at once (the workflow sets it itself otherwise); ``summary`` is shown in the Temporal UI
-    (``commerce.refunds.describe``)."""
+    (``commerce.aftersales.refunds.describe``)."""
     await _start(client, settings, refund_id=refund_id, order_id=order_id, summary=summary)
 
 

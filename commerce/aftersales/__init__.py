@@ -1,0 +1,1 @@
+"""After-sales: refunds, returns and disputes."""

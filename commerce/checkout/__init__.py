@@ -1,0 +1,1 @@
+"""Checkout: carts, pricing, promotions, tax and the order summary."""

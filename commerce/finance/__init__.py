@@ -1,0 +1,1 @@
+"""Finance: the vendor ledger, payouts and invoices."""

@@ -1,0 +1,1 @@
+"""Fulfilment: shipments, vendors' shipping rates, and carriers."""

@@ -1,0 +1,1 @@
+"""Notifications: transactional email (the outbox and its delivery)."""
