@@ -220,6 +220,12 @@ class Settings(BaseSettings):
         gt=0,
         description="How often the payout schedule pays vendors what is past the return window.",
     )
+    payout_run_wait_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long `POST /admin/payouts/run?wait=true` waits for the run before "
+        "answering 202 with the run still going.",
+    )
     carrier_webhook_secret: SecretStr = Field(
         default=SecretStr("whsec_emporium_carrier"),
         description="HMAC secret of carrier tracking webhooks (the simulated carrier's in dev).",

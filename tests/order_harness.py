@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
@@ -71,6 +72,7 @@ class Shop:
 @dataclass
 class Platform:
     client: httpx.AsyncClient
+    app: FastAPI
     settings: Settings
     sessionmaker: async_sessionmaker[AsyncSession]
     temporal: Client
@@ -295,6 +297,7 @@ async def platform(
             async for client in _client_for(app):
                 yield Platform(
                     client=client,
+                    app=app,
                     settings=settings,
                     sessionmaker=sessionmaker,
                     temporal=temporal,

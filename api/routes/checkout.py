@@ -41,8 +41,11 @@ async def checkout_summary(
     "",
     status_code=201,
     responses={
-        200: {"description": "A replay: the order this Idempotency-Key placed"},
-        202: {"description": "Placed; the payment's outcome is not known yet"},
+        200: {"model": CheckoutRead, "description": "A replay: the order this key placed"},
+        202: {
+            "model": CheckoutRead,
+            "description": "Placed; the payment's outcome is not known yet",
+        },
     },
 )
 async def place_order(
@@ -59,8 +62,12 @@ async def place_order(
         Header(
             alias="Idempotency-Key",
             max_length=orders.MAX_IDEMPOTENCY_KEY,
-            description="Required. The same key returns the same order; reusing it for "
-            "another request is refused (422 idempotency_key_reused).",
+            description="Required: 8 to 200 printable ASCII characters, e.g. a UUID (400 "
+            "invalid_idempotency_key without one). The same key returns the same order; "
+            "reusing it for another request is refused (422 idempotency_key_reused).",
+            # Documented as the service checks it (orders.check_idempotency_key), which
+            # answers a missing or malformed key with its own problem code.
+            json_schema_extra={"x-required": True, "minLength": 8, "pattern": "^[ -~]+$"},
         ),
     ] = None,
 ) -> CheckoutRead:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Annotated
 
@@ -116,7 +117,13 @@ async def start_payout_run(
     return workflow_id, run_key, started
 
 
-@admin_router.post("/run", status_code=202)
+@admin_router.post(
+    "/run",
+    status_code=202,
+    responses={
+        200: {"model": PayoutRunRead, "description": "With `?wait=true`: the run finished"},
+    },
+)
 async def run_payouts_now(
     _: AdminUser,
     settings: SettingsDep,
@@ -127,14 +134,19 @@ async def run_payouts_now(
 ) -> PayoutRunRead:
     """Pay vendors now what is payable, through ``PayoutWorkflow`` (the same run the schedule
     makes, so settling and sending stay durable and idempotent). 202 with the workflow id;
-    ``?wait=true`` waits for the run and answers 200 with what it paid."""
+    ``?wait=true`` waits for the run (up to ``EMPORIUM_PAYOUT_RUN_WAIT_S``) and answers 200
+    with what it paid, or 202 if it is still going."""
     workflow_id, run_key, _started = await start_payout_run(temporal, settings, now=now)
     if not wait:
         return PayoutRunRead(workflow_id=workflow_id, run_key=run_key, finished=False)
     try:
-        outcome = await temporal.get_workflow_handle(
-            workflow_id, result_type=RunPayoutsOutput
-        ).result()
+        outcome = await asyncio.wait_for(
+            temporal.get_workflow_handle(workflow_id, result_type=RunPayoutsOutput).result(),
+            timeout=settings.payout_run_wait_s,
+        )
+    except TimeoutError:
+        # Still going (or no worker has taken it yet): the run is durable, poll for it later.
+        return PayoutRunRead(workflow_id=workflow_id, run_key=run_key, finished=False)
     except WorkflowFailureError as error:
         raise PayoutRunFailed(str(error.cause)) from error
     except RPCError as error:

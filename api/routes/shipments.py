@@ -16,8 +16,10 @@ from temporalio.service import RPCError
 
 from api.access import CurrentUser, Public, VendorManager, VendorStaff
 from api.deps import NowDep, SessionDep, SettingsDep, TemporalDep
+from api.problems import Problem
 from api.routes.webhooks import read_webhook_body
 from api.schemas.shipments import (
+    CarrierTrackingEvent,
     LineCancel,
     LinesCancel,
     LinesCancelled,
@@ -29,7 +31,7 @@ from commerce.aftersales import refunds
 from commerce.aftersales.refund_saga import start_refund_workflow
 from commerce.errors import NotFound
 from commerce.fulfilment import shipments
-from commerce.fulfilment.carriers import SimulatedCarrier
+from commerce.fulfilment.carriers import SIGNATURE_HEADER, SimulatedCarrier
 from commerce.fulfilment.shipping import LabelRequest
 from commerce.orders import orders
 from core.settings import Settings
@@ -301,7 +303,33 @@ async def shopper_cancel_lines(
 # --- carriers ----------------------------------------------------------------------------------
 
 
-@router.post("/webhooks/carriers/{carrier}", dependencies=[Public])
+@router.post(
+    "/webhooks/carriers/{carrier}",
+    dependencies=[Public],
+    responses={
+        400: {"model": Problem, "description": "The signature does not verify (nothing stored)"},
+        404: {"model": Problem, "description": "No such carrier is configured"},
+        413: {"model": Problem, "description": "The body is too large"},
+    },
+    openapi_extra={
+        "parameters": [
+            {
+                "name": SIGNATURE_HEADER,
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string", "maxLength": 500},
+                "description": "`t=<unix seconds>,v1=<hex>` where v1 is HMAC-SHA256 of "
+                "`<t>.<raw body>` with the carrier's webhook secret "
+                "(EMPORIUM_CARRIER_WEBHOOK_SECRET); refused more than 300 s from now.",
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "description": "The carrier's event, exactly as it signed it",
+            "content": {"application/json": {"schema": CarrierTrackingEvent.model_json_schema()}},
+        },
+    },
+)
 async def carrier_webhook(
     carrier: Annotated[str, Path(max_length=40)],
     request: Request,

@@ -121,7 +121,7 @@ async def export_products(
 
 
 @router.get(PRODUCTS)
-async def list_products(
+async def list_vendor_products(
     vendor: VendorStaff,
     session: SessionDep,
     status: ProductStatus | None = Query(

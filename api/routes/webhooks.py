@@ -140,7 +140,12 @@ async def _signal(temporal: Client, order_id: str, signal: PaymentEventSignal) -
     openapi_extra={
         "requestBody": {
             "required": True,
-            "description": "The provider's event, exactly as it signed it",
+            "description": "The provider's event, exactly as it signed it. Signatures, by "
+            "provider: `stripe`: `Stripe-Signature` (Stripe's scheme, checked with the "
+            "endpoint secret EMPORIUM_STRIPE_WEBHOOK_SECRET); `paypal`: the "
+            "`PAYPAL-TRANSMISSION-*` and `PAYPAL-AUTH-ALGO`/`PAYPAL-CERT-URL` headers, verified "
+            "with PayPal's verify-webhook-signature API; `test`: `Emporium-Test-Signature`, "
+            "`t=<unix seconds>,v1=<hex HMAC-SHA256 of '<t>.<raw body>'>` within 300 s.",
             "content": {"application/json": {"schema": {"type": "object"}}},
         }
     },

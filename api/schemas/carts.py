@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from commerce.accounts.address_rules import AddressInput
+from commerce.catalog.inventory import StockStatus
 from commerce.checkout.carts import (
     MAX_COUPON_LENGTH,
     MAX_COUPONS,
@@ -93,7 +94,7 @@ class CartLineRead(BaseModel):
     quantity: int
     subtotal: int = Field(description="quantity * unit_price, minor units")
     available: int
-    stock_status: str
+    stock_status: StockStatus
     problems: list[LineProblemRead]
 
     @classmethod

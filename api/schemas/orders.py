@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from commerce.orders.orders import OrderDetail
 from models import Order
-from workflows.contracts.orders import OrderStatusView
+from workflows.contracts.orders import OrderStatus, OrderStatusView, PaymentStatus
 
 
 class CheckoutCreate(BaseModel):
@@ -44,9 +44,7 @@ class NextActionRead(BaseModel):
 class PaymentStateRead(BaseModel):
     attempt: int
     provider: str
-    status: str = Field(
-        description="pending, requires_action, authorized, captured, declined or failed"
-    )
+    status: PaymentStatus
     decline_code: str | None = None
     message: str | None = None
     next_action: NextActionRead | None = None
@@ -56,7 +54,10 @@ class CheckoutRead(BaseModel):
     """The order and, while it waits for the shopper, what to do next."""
 
     order_id: uuid.UUID
-    status: str
+    status: OrderStatus | Literal["compensating"] = Field(
+        description="The order's status; `compensating` while a cancelled or failed order is "
+        "being undone"
+    )
     grand_total: int
     currency: str
     payment: PaymentStateRead | None
@@ -141,7 +142,7 @@ class OrderDiscountRead(BaseModel):
 class PaymentRead(BaseModel):
     attempt: int
     provider: str
-    status: str
+    status: PaymentStatus
     amount: int
     currency: str
     captured_amount: int
@@ -158,7 +159,7 @@ class OrderEventRead(BaseModel):
 
 class OrderRead(BaseModel):
     id: uuid.UUID
-    status: str
+    status: OrderStatus
     currency: str
     prices_include_tax: bool
     items_subtotal: int
@@ -228,7 +229,7 @@ class OrderRead(BaseModel):
 
 class OrderSummaryRead(BaseModel):
     id: uuid.UUID
-    status: str
+    status: OrderStatus
     grand_total: int
     currency: str
     items: int

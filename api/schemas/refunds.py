@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from commerce.aftersales import refunds
 from models import Refund, RefundLine
+from workflows.contracts.refunds import RefundSource, RefundStatus
 
 
 class RefundLineCreate(BaseModel):
@@ -38,8 +39,8 @@ class RefundRead(BaseModel):
     vendor_id: uuid.UUID | None
     amount: int
     currency: str
-    status: str = Field(description="pending, succeeded or failed")
-    source: str
+    status: RefundStatus
+    source: RefundSource
     reason: str
     restock: bool
     failure_reason: str | None

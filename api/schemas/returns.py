@@ -8,6 +8,8 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from commerce.aftersales import returns
+from workflows.contracts.refunds import RefundStatus
+from workflows.contracts.returns import ReturnStatus
 
 
 class ReturnLineCreate(BaseModel):
@@ -40,7 +42,7 @@ class ReturnLineRead(BaseModel):
 
 class ReturnRefundRead(BaseModel):
     id: uuid.UUID
-    status: str = Field(description="pending, succeeded or failed")
+    status: RefundStatus
     amount: int
     currency: str
 
@@ -51,9 +53,7 @@ class ReturnRead(BaseModel):
     id: uuid.UUID
     order_id: uuid.UUID
     vendor_id: uuid.UUID
-    status: str = Field(
-        description="requested, approved, rejected, received, refunded or cancelled"
-    )
+    status: ReturnStatus
     reason: str
     respond_by: datetime = Field(description="Approved automatically if not answered by then")
     decided_at: datetime | None = None

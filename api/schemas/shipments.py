@@ -8,10 +8,12 @@ from datetime import date, datetime
 from pydantic import BaseModel, Field
 
 from commerce.fulfilment import shipments
+from commerce.fulfilment.carriers import TrackingStatus
+from workflows.contracts.shipments import ShipmentStatus
 
 
 class TrackingEventRead(BaseModel):
-    status: str
+    status: ShipmentStatus = Field(description="What the part became at this moment")
     detail: str | None
     location: str | None
     at: datetime
@@ -21,7 +23,7 @@ class ShipmentRead(BaseModel):
     id: uuid.UUID
     order_id: uuid.UUID
     vendor_id: uuid.UUID
-    status: str
+    status: ShipmentStatus
     accept_by: datetime
     carrier: str | None
     tracking_number: str | None
@@ -80,3 +82,16 @@ class LinesCancelled(BaseModel):
 class TrackingReceived(BaseModel):
     received: bool
     duplicate: bool
+
+
+class CarrierTrackingEvent(BaseModel):
+    """The body a carrier POSTs to ``/webhooks/carriers/{carrier}`` (documentation: the route
+    reads the raw bytes, since the signature is over them)."""
+
+    id: str = Field(description="The carrier's event id: a redelivery of it is a no-op")
+    tracking_number: str
+    status: TrackingStatus
+    occurred_at: datetime
+    detail: str | None = None
+    location: str | None = None
+    estimated_delivery: date | None = None

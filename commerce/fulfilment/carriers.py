@@ -9,6 +9,7 @@ another class with the same ``Carrier`` shape, chosen by settings.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import uuid
@@ -22,7 +23,18 @@ from core.clock import SYSTEM_CLOCK, Clock
 
 SIGNATURE_HEADER = "Emporium-Carrier-Signature"
 WEBHOOK_TOLERANCE_S = 300
-TRACKING_STATUSES = frozenset({"in_transit", "out_for_delivery", "delivered", "exception"})
+
+
+class TrackingStatus(enum.StrEnum):
+    """What a carrier says of a parcel (its webhook's ``status``)."""
+
+    IN_TRANSIT = "in_transit"
+    OUT_FOR_DELIVERY = "out_for_delivery"
+    DELIVERED = "delivered"
+    EXCEPTION = "exception"
+
+
+TRACKING_STATUSES = frozenset(TrackingStatus)
 
 
 class InvalidCarrierWebhook(DomainError):

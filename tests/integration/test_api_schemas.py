@@ -43,3 +43,15 @@ def test_every_openapi_schema_has_a_plain_name(app: FastAPI) -> None:
     names = list(app.openapi()["components"]["schemas"])
     leaked = [name for name in names if not re.fullmatch(r"[A-Z][A-Za-z0-9]*", name)]
     assert leaked == []
+
+
+def test_operation_ids_are_the_route_functions_and_unique(app: FastAPI) -> None:
+    """A generated client's functions are named by these (``place_order``, ``add_item``)."""
+    ids = [
+        operation["operationId"]
+        for operations in app.openapi()["paths"].values()
+        for operation in operations.values()
+    ]
+    assert len(ids) == len(set(ids))
+    assert all(re.fullmatch(r"[a-z][a-z0-9_]*", operation_id) for operation_id in ids)
+    assert "place_order" in ids

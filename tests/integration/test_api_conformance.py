@@ -1,0 +1,210 @@
+"""The API against its own /openapi.json: a bounded schemathesis run over every operation.
+
+The API runs as it is deployed (uvicorn, real HTTP, its own transactions) on a fresh database
+and the test Temporal server. Every operation is called with generated input as four callers:
+anonymous, a customer, a vendor's owner and an admin. A run fails on any 5xx, any 4xx that is
+not problem+json, and any answer whose status, content type or body the schema does not
+declare. The examples per operation are few (``CONFORMANCE_EXAMPLES``, derandomized, so a
+run is repeatable); ``CONFORMANCE_EXAMPLES=50`` explores further by hand, and
+``CONFORMANCE_TRACE=1`` prints each operation's time (with ``-s``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+import uvicorn
+from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from schemathesis.core.failures import FailureGroup
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from api.app import create_app
+from models import PlatformRole
+from tests.conftest import make_settings
+from tests.factories import Account, sign_up
+
+pytestmark = pytest.mark.slow
+
+EXAMPLES = int(os.environ.get("CONFORMANCE_EXAMPLES", "3"))
+PROBLEM_JSON = "application/problem+json"
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Findings:
+    calls: Counter[str] = field(default_factory=Counter)  # per caller
+    statuses: Counter[int] = field(default_factory=Counter)
+    failures: dict[str, str] = field(default_factory=dict)  # "caller METHOD /path" -> why
+
+
+def _problem_json_on_4xx(response: schemathesis.Response) -> None:
+    if 400 <= response.status_code < 500:
+        kind = response.headers.get("content-type", [""])[0].split(";")[0]
+        if kind != PROBLEM_JSON:
+            raise AssertionError(f"{response.status_code} answered as {kind!r}, not {PROBLEM_JSON}")
+
+
+def _run(
+    base_url: str,
+    callers: dict[str, Callable[[], dict[str, str]]],
+    findings: Findings,
+) -> int:
+    """Every operation as every caller; returns how many operations the schema has. A caller
+    whose credentials an operation ended (a logout, a deleted account, a new password) gets
+    fresh ones before the next operation."""
+    schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
+    operations = [result.ok() for result in schema.get_all_operations()]
+    with httpx.Client(base_url=base_url, timeout=30) as probe:
+        for caller, sign_in in callers.items():
+            headers = sign_in()
+            for operation in operations:
+                if headers and probe.get("/me", headers=headers).status_code != 200:
+                    headers = sign_in()
+                label = f"{caller} {operation.method.upper()} {operation.path}"
+                test = _one_operation(operation, base_url, headers, caller, findings)
+                started = time.monotonic()
+                try:
+                    test()
+                # schemathesis reports what it found as a FailureGroup (a BaseExceptionGroup).
+                except (Exception, FailureGroup) as error:
+                    findings.failures.setdefault(label, f"{type(error).__name__}: {error}"[:2000])
+                if os.environ.get("CONFORMANCE_TRACE"):
+                    print(f"{time.monotonic() - started:6.2f}s {label}", flush=True)
+    return len(operations)
+
+
+def _one_operation(
+    operation: Any, base_url: str, headers: dict[str, str], caller: str, findings: Findings
+) -> Callable[[], None]:
+    @settings(
+        max_examples=EXAMPLES,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy())
+    def test(case: schemathesis.Case) -> None:
+        # The caller's own credentials, not a generated Authorization header.
+        case.headers = {**(case.headers or {}), **headers}
+        if not headers:
+            case.headers.pop("Authorization", None)
+        response = case.call(base_url=base_url, timeout=30)
+        findings.calls[caller] += 1
+        findings.statuses[response.status_code] += 1
+        case.validate_response(response, checks=CHECKS)
+        _problem_json_on_4xx(response)
+
+    return test
+
+
+async def _customer(base_url: str, sessionmaker: async_sessionmaker[AsyncSession]) -> Account:
+    async with httpx.AsyncClient(base_url=base_url) as client, sessionmaker.begin() as session:
+        return await sign_up(client, session)
+
+
+async def _admin(base_url: str, sessionmaker: async_sessionmaker[AsyncSession]) -> Account:
+    async with httpx.AsyncClient(base_url=base_url) as client, sessionmaker.begin() as session:
+        return await sign_up(client, session, role=PlatformRole.ADMIN)
+
+
+async def _vendor_owner(base_url: str, sessionmaker: async_sessionmaker[AsyncSession]) -> Account:
+    """The owner of an approved vendor."""
+    owner = await _customer(base_url, sessionmaker)
+    admin = await _admin(base_url, sessionmaker)
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        name = f"Conformance {uuid.uuid4().hex[:8]}"
+        created = await client.post("/vendors", headers=owner.headers, json={"name": name})
+        assert created.status_code == 201, created.text
+        approved = await client.post(
+            f"/admin/vendors/{created.json()['id']}/approve", headers=admin.headers
+        )
+        assert approved.status_code == 200, approved.text
+    return owner
+
+
+async def test_every_operation_conforms_to_the_schema(
+    fresh_database_url: str, temporal_address: str
+) -> None:
+    settings_ = make_settings(
+        fresh_database_url,
+        temporal_address,
+        checkout_response_wait_s=0.2,
+        payout_run_wait_s=0.5,
+        log_level="WARNING",
+    )
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings_), host="127.0.0.1", port=port, log_level="warning")
+    )
+    serving = asyncio.create_task(server.serve())
+    base_url = f"http://127.0.0.1:{port}"
+    engine = create_async_engine(fresh_database_url, poolclass=NullPool)
+    sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+    loop = asyncio.get_running_loop()
+
+    def signing_in(
+        make: Callable[[str, async_sessionmaker[AsyncSession]], Coroutine[Any, Any, Account]],
+    ) -> Callable[[], dict[str, str]]:
+        # Called from the schemathesis thread; the account is made on this loop.
+        def sign_in() -> dict[str, str]:
+            made = asyncio.run_coroutine_threadsafe(make(base_url, sessionmaker), loop)
+            return made.result(timeout=60).headers
+
+        return sign_in
+
+    callers: dict[str, Callable[[], dict[str, str]]] = {
+        "anonymous": dict,
+        "customer": signing_in(_customer),
+        "vendor": signing_in(_vendor_owner),
+        "admin": signing_in(_admin),
+    }
+    findings = Findings()
+    try:
+        for _ in range(400):  # up to 20 s
+            if server.started or serving.done():
+                break
+            await asyncio.sleep(0.05)
+        assert server.started, "the API did not start"
+        operations = await asyncio.to_thread(_run, base_url, callers, findings)
+    finally:
+        server.should_exit = True
+        await serving
+        await engine.dispose()
+    print(
+        f"\nconformance: {operations} operations x {len(callers)} callers, "
+        f"{sum(findings.calls.values())} calls {dict(findings.calls)}, "
+        f"statuses {dict(sorted(findings.statuses.items()))}, {len(findings.failures)} failing"
+    )
+    assert operations > 100
+    assert findings.failures == {}
