@@ -11,10 +11,9 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
+from activities.errors import refused
 from commerce.aftersales import disputes
-from commerce.errors import DomainError
 from core.clock import SYSTEM_CLOCK, Clock
 from workflows.contracts import disputes as contract
 from workflows.contracts.disputes import (
@@ -26,15 +25,6 @@ from workflows.contracts.disputes import (
 )
 
 __all__ = ["DisputeActivities"]
-
-
-def _non_retryable(error: DomainError) -> ApplicationError:
-    return ApplicationError(
-        error.detail,
-        {"code": error.code, **error.extra},
-        type=type(error).__name__,
-        non_retryable=True,
-    )
 
 
 class DisputeActivities(contract.DisputeActivities):
@@ -55,7 +45,7 @@ class DisputeActivities(contract.DisputeActivities):
                     session, dispute_id=uuid.UUID(ref.dispute_id)
                 )
             except disputes.DisputeNotFound as error:
-                raise _non_retryable(error) from None
+                raise refused(error) from None
         return DisputeNotified(recipients=sent, status=status.value)
 
     @activity.defn
@@ -65,7 +55,7 @@ class DisputeActivities(contract.DisputeActivities):
             try:
                 status = await disputes.remind(session, dispute_id=uuid.UUID(ref.dispute_id))
             except disputes.DisputeNotFound as error:
-                raise _non_retryable(error) from None
+                raise refused(error) from None
         return DisputeState(status=status.value)
 
     @activity.defn
@@ -75,7 +65,7 @@ class DisputeActivities(contract.DisputeActivities):
             try:
                 status = await disputes.stored_status(session, dispute_id=uuid.UUID(ref.dispute_id))
             except disputes.DisputeNotFound as error:
-                raise _non_retryable(error) from None
+                raise refused(error) from None
         return DisputeState(status=status.value)
 
     @activity.defn
@@ -91,7 +81,7 @@ class DisputeActivities(contract.DisputeActivities):
                     now=self._clock.now(),
                 )
             except (disputes.DisputeNotFound, disputes.InvalidDisputeOutcome) as error:
-                raise _non_retryable(error) from None
+                raise refused(error) from None
         return DisputeSettled(
             status=settled.status.value,
             ledger_entries=settled.ledger_entries,

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.errors import failed_for_good
 from activities.refunds import send_refund
 from commerce.aftersales import refunds
 from commerce.catalog import inventory
@@ -69,10 +70,6 @@ def _latest(days: list[date | None]) -> str | None:
     return max(known).isoformat() if known else None
 
 
-def _non_retryable(kind: str, message: str, *details: object) -> ApplicationError:
-    return ApplicationError(message, *details, type=kind, non_retryable=True)
-
-
 class OrderActivities(contract.OrderActivities):
     """Steps of ``OrderWorkflow`` and ``ShipmentWorkflow``, built once per worker."""
 
@@ -95,7 +92,7 @@ class OrderActivities(contract.OrderActivities):
         provider = self._providers.get(name)
         if provider is None:
             # Configuration, not chance: retrying cannot make a provider appear.
-            raise _non_retryable("UnknownPaymentProvider", f"payment provider {name!r} is off")
+            raise failed_for_good("UnknownPaymentProvider", f"payment provider {name!r} is off")
         return provider
 
     # --- inventory ------------------------------------------------------------------------
@@ -110,14 +107,14 @@ class OrderActivities(contract.OrderActivities):
             )
             lines = [(line.variant_id, line.quantity) for line in detail.lines if line.variant_id]
             if len(lines) != len(detail.lines):
-                raise _non_retryable("OutOfStock", "a product of this order no longer exists")
+                raise failed_for_good("OutOfStock", "a product of this order no longer exists")
             try:
                 await inventory.reserve(
                     session, reservation_key=reservation_key(order_id), lines=lines
                 )
             except inventory.OutOfStock as error:
                 shortages = [shortage.as_dict() for shortage in error.shortages]
-                raise _non_retryable("OutOfStock", error.detail, shortages) from None
+                raise failed_for_good("OutOfStock", error.detail, shortages) from None
         return ReserveInventoryOutput(units=sum(quantity for _, quantity in lines))
 
     @activity.defn
@@ -129,7 +126,7 @@ class OrderActivities(contract.OrderActivities):
                     session, reservation_key=reservation_key(ref.order_id), now=self._clock.now()
                 )
             except (inventory.ReservationReleased, inventory.ReservationNotFound) as error:
-                raise _non_retryable("ReservationLost", error.detail) from None
+                raise failed_for_good("ReservationLost", error.detail) from None
 
     @activity.defn
     async def restore_inventory(self, ref: OrderRef) -> None:
@@ -292,7 +289,7 @@ class OrderActivities(contract.OrderActivities):
             # Ours to fix (a refused parameter, a misconfigured provider): retrying cannot help
             # and the shopper cannot fix it; logged for operations, the attempt fails.
             activity.logger.error("payment provider refused our request", exc_info=True)
-            raise _non_retryable("PaymentProviderError", type(error).__name__) from None
+            raise failed_for_good("PaymentProviderError", type(error).__name__) from None
         return await self._store_authorization(
             order_id, payment.attempt, params.provider, authorization
         )
@@ -347,7 +344,7 @@ class OrderActivities(contract.OrderActivities):
         provider = self._provider(name)
         approve = getattr(provider, "authorize_approved", None)
         if approve is None or reference is None:
-            raise _non_retryable("NotARedirectPayment", f"{name} payments need no approval step")
+            raise failed_for_good("NotARedirectPayment", f"{name} payments need no approval step")
         key = order_payments.idempotency_key(order_id, ref.attempt, "authorize-approved")
         try:
             authorization: Authorization = await approve(reference, idempotency_key=key)
@@ -394,7 +391,7 @@ class OrderActivities(contract.OrderActivities):
                 session, order_id=order_id, attempt=ref.attempt
             )
         if payment.provider_payment_id is None:
-            raise _non_retryable("CaptureRefused", "the payment has no provider id")
+            raise failed_for_good("CaptureRefused", "the payment has no provider id")
         provider = self._provider(payment.provider)
         try:
             capture = await provider.capture(
@@ -403,7 +400,7 @@ class OrderActivities(contract.OrderActivities):
             )
         except PaymentDeclined as declined:
             if declined.reason != "already_captured":
-                raise _non_retryable("CaptureRefused", declined.detail, declined.reason) from None
+                raise failed_for_good("CaptureRefused", declined.detail, declined.reason) from None
             # Captured by an earlier try whose answer was lost and whose key expired.
             amount, currency = payment.amount, payment.currency
         else:
@@ -490,7 +487,7 @@ class OrderActivities(contract.OrderActivities):
                     "payment turned out captured; refunding", type="Captured"
                 ) from None
             if declined.reason not in ("invalid_state", "not_found", "resource_missing"):
-                raise _non_retryable("VoidRefused", declined.detail, declined.reason) from None
+                raise failed_for_good("VoidRefused", declined.detail, declined.reason) from None
         async with self._sessionmaker.begin() as session:
             payment = await order_payments.get_attempt(
                 session, order_id=order_id, attempt=params.attempt
@@ -540,7 +537,7 @@ class OrderActivities(contract.OrderActivities):
         )
         if outcome.status != RefundStatus.SUCCEEDED:
             # Marked failed (its amount can be refunded again): for operations to settle.
-            raise _non_retryable("RefundRefused", f"refund {refund_id}: {outcome.failure_reason}")
+            raise failed_for_good("RefundRefused", f"refund {refund_id}: {outcome.failure_reason}")
         return CompensatePaymentOutput("refunded")
 
     # --- shipments --------------------------------------------------------------------------
@@ -557,7 +554,7 @@ class OrderActivities(contract.OrderActivities):
             order = await orders.get_order(session, order_id=order_id)
             vendor = await session.get(Vendor, vendor_id)
             if vendor is None:
-                raise _non_retryable("VendorNotFound", f"no vendor {vendor_id}")
+                raise failed_for_good("VendorNotFound", f"no vendor {vendor_id}")
             detail = await orders.detail(session, order=order)
             sent = await queue_vendor_new_order(session, vendor=vendor, detail=detail)
             await orders.add_event(

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.errors import refused
 from commerce.aftersales import refunds
 from commerce.catalog import inventory
 from commerce.errors import DomainError
@@ -45,15 +46,6 @@ DEFAULT_COMMISSION_BP = 1000
 def refund_idempotency_key(refund_id: uuid.UUID | str) -> str:
     """The provider idempotency key of a refund: the same on every try, in every process."""
     return f"emporium:refund:{refund_id}"
-
-
-def _non_retryable(error: DomainError) -> ApplicationError:
-    return ApplicationError(
-        error.detail,
-        {"code": error.code, **error.extra},
-        type=type(error).__name__,
-        non_retryable=True,
-    )
 
 
 class RefundActivities(contract.RefundActivities):
@@ -95,7 +87,7 @@ class RefundActivities(contract.RefundActivities):
                     now=self._clock.now(),
                 )
             except DomainError as error:
-                raise _non_retryable(error) from None
+                raise refused(error) from None
             return str(refund.id)
 
     @activity.defn
@@ -104,7 +96,7 @@ class RefundActivities(contract.RefundActivities):
             try:
                 refund = await refunds.get_refund(session, refund_id=uuid.UUID(ref.refund_id))
             except refunds.RefundNotFound as error:
-                raise _non_retryable(error) from None
+                raise refused(error) from None
             return RefundFacts(
                 refund_id=str(refund.id),
                 order_id=str(refund.order_id),

@@ -12,10 +12,9 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
+from activities.errors import refused
 from commerce.aftersales import returns
-from commerce.errors import DomainError
 from commerce.orders import orders
 from core.clock import SYSTEM_CLOCK, Clock
 from models import ReturnRequest
@@ -23,15 +22,6 @@ from workflows.contracts import returns as contract
 from workflows.contracts.returns import ReturnRef, ReturnState
 
 __all__ = ["ReturnActivities"]
-
-
-def _non_retryable(error: DomainError) -> ApplicationError:
-    return ApplicationError(
-        error.detail,
-        {"code": error.code, **error.extra},
-        type=type(error).__name__,
-        non_retryable=True,
-    )
 
 
 async def _state(session: AsyncSession, request: ReturnRequest, *, now: datetime) -> ReturnState:
@@ -64,7 +54,7 @@ class ReturnActivities(contract.ReturnActivities):
             try:
                 request = await returns.get_return(session, return_id=uuid.UUID(ref.return_id))
             except returns.ReturnNotFound as error:
-                raise _non_retryable(error) from None
+                raise refused(error) from None
             return await _state(session, request, now=self._clock.now())
 
     @activity.defn
@@ -96,7 +86,7 @@ class ReturnActivities(contract.ReturnActivities):
                 return str(refund.id)
         except returns.ReturnNotRefundable as error:
             await self._note_not_refundable(return_id, error)
-            raise _non_retryable(error) from None
+            raise refused(error) from None
 
     async def _note_not_refundable(
         self, return_id: uuid.UUID, error: returns.ReturnNotRefundable
