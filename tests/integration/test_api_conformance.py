@@ -6,12 +6,14 @@ anonymous, a customer, a vendor's owner and an admin. A run fails on any 5xx, an
 not problem+json, and any answer whose status, content type or body the schema does not
 declare. The examples per operation are few (``CONFORMANCE_EXAMPLES``, derandomized, so a
 run is repeatable); ``CONFORMANCE_EXAMPLES=50`` explores further by hand, and
-``CONFORMANCE_TRACE=1`` prints each operation's time (with ``-s``).
+``CONFORMANCE_TRACE=1`` prints each operation's time (with ``-s``), and
+``CONFORMANCE_REPORT=path`` writes the failures there as JSON.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import time
@@ -19,6 +21,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -206,5 +209,7 @@ async def test_every_operation_conforms_to_the_schema(
         f"{sum(findings.calls.values())} calls {dict(findings.calls)}, "
         f"statuses {dict(sorted(findings.statuses.items()))}, {len(findings.failures)} failing"
     )
+    if report := os.environ.get("CONFORMANCE_REPORT"):
+        await asyncio.to_thread(Path(report).write_text, json.dumps(findings.failures, indent=1))
     assert operations > 100
     assert findings.failures == {}
