@@ -9,13 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import update
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
 from api.app import create_app
+from core.clock import FixedClock
 from core.logs import JsonFormatter
-from models import LoginThrottle
 from tests.conftest import _client_for, make_settings
 from tests.factories import STRONG_PASSWORD, mailed_token, unique
 
@@ -23,8 +20,15 @@ PROBLEM = "application/problem+json"
 
 
 @pytest.fixture
+def abuse_clock() -> FixedClock:
+    """Ten seconds into a minute (and an hour): a run of attempts never straddles two of the
+    limiters' fixed windows, however slowly the machine runs."""
+    return FixedClock(datetime(2030, 1, 1, 12, 0, 10, tzinfo=UTC))
+
+
+@pytest.fixture
 async def strict_client(
-    fresh_database_url: str, temporal_address: str
+    fresh_database_url: str, temporal_address: str, abuse_clock: FixedClock
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The app with production limits, on a database of its own (counters start at zero)."""
     settings = make_settings(
@@ -34,7 +38,7 @@ async def strict_client(
         login_lockout_threshold=5,
         login_lockout_base_s=30,
     )
-    async for client in _client_for(create_app(settings)):
+    async for client in _client_for(create_app(settings, clock=abuse_clock)):
         yield client
 
 
@@ -49,7 +53,7 @@ async def _register(client: httpx.AsyncClient) -> str:
 
 
 async def test_brute_force_locks_the_account_with_backoff(
-    strict_client: httpx.AsyncClient, fresh_database_url: str
+    strict_client: httpx.AsyncClient, abuse_clock: FixedClock
 ) -> None:
     email = await _register(strict_client)
     for _ in range(5):
@@ -62,24 +66,17 @@ async def test_brute_force_locks_the_account_with_backoff(
     assert locked.status_code == 429
     assert locked.headers["content-type"] == PROBLEM
     assert locked.json()["code"] == "rate_limited"
-    assert 25 <= int(locked.headers["retry-after"]) <= 30
+    assert locked.headers["retry-after"] == "30"
 
     # The lock passes; one more failure locks for twice as long.
-    engine = create_async_engine(fresh_database_url, poolclass=NullPool)
-    try:
-        async with engine.begin() as connection:
-            await connection.execute(
-                update(LoginThrottle).values(locked_until=datetime.now(UTC) - timedelta(seconds=1))
-            )
-    finally:
-        await engine.dispose()
+    abuse_clock.advance(timedelta(seconds=31))
     again = await strict_client.post("/auth/login", json={"email": email, "password": "guess"})
     assert again.status_code == 401
     relocked = await strict_client.post(
         "/auth/login", json={"email": email, "password": STRONG_PASSWORD}
     )
     assert relocked.status_code == 429
-    assert 55 <= int(relocked.headers["retry-after"]) <= 60
+    assert relocked.headers["retry-after"] == "60"
 
 
 async def test_lockout_looks_the_same_for_accounts_that_do_not_exist(
@@ -105,16 +102,22 @@ async def test_lockout_looks_the_same_for_accounts_that_do_not_exist(
 
 
 async def test_logins_from_one_ip_are_limited_across_accounts(
-    strict_client: httpx.AsyncClient,
+    strict_client: httpx.AsyncClient, abuse_clock: FixedClock
 ) -> None:
-    statuses = []
-    for _ in range(31):
-        response = await strict_client.post(
+    async def attempt() -> httpx.Response:
+        return await strict_client.post(
             "/auth/login", json={"email": f"{unique()}@example.com", "password": "guess"}
         )
-        statuses.append(response.status_code)
+
+    statuses = [(await attempt()).status_code for _ in range(31)]
     assert statuses[:30] == [401] * 30
     assert statuses[30] == 429
+    refused = await attempt()
+    assert refused.json()["code"] == "rate_limited"
+    assert refused.headers["retry-after"] == "50"
+    # The next minute's window opens a fresh budget.
+    abuse_clock.advance(timedelta(seconds=50))
+    assert (await attempt()).status_code == 401
 
 
 async def test_password_reset_requests_are_limited_per_account(
