@@ -17,8 +17,13 @@ import hashlib
 import hmac
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 #: A cursor longer than this was not made here (the longest real ones are ~200 characters).
 MAX_CURSOR_LENGTH = 512
@@ -26,6 +31,8 @@ _DIGEST_SIZE = 8
 
 #: What a key part may be: the types the lists sort by.
 Key = datetime | uuid.UUID | int | str
+
+T = TypeVar("T")
 
 
 class InvalidCursor(ValueError):
@@ -98,3 +105,35 @@ def _parse(part: object, kind: type[Key]) -> Key:
     if kind is str and isinstance(part, str):
         return part
     raise ValueError(f"a cursor part of the wrong type: {part!r}")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list and the cursor of the next (``None`` on the last page)."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+async def newest_first(
+    session: AsyncSession,
+    statement: Select[T],
+    *,
+    created_at: InstrumentedAttribute[datetime],
+    id: InstrumentedAttribute[uuid.UUID],
+    scope: str,
+    cursor: str | None,
+    limit: int,
+) -> Page[T]:
+    """The page of ``statement``'s rows, newest first (``created_at DESC, id DESC``), that
+    starts after ``cursor``: the one keyset walk of every list ordered by creation."""
+    if cursor is not None:
+        after_at, after_id = decode_cursor(cursor, scope, datetime, uuid.UUID)
+        statement = statement.where(tuple_(created_at, id) < tuple_(after_at, after_id))
+    statement = statement.order_by(created_at.desc(), id.desc()).limit(limit + 1)
+    rows = list((await session.scalars(statement)).all())
+    items = rows[:limit]
+    if len(rows) <= limit:
+        return Page(items, None)
+    last = items[-1]
+    return Page(items, encode_cursor(scope, getattr(last, created_at.key), getattr(last, id.key)))

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response, status
 
 from api.access import CurrentUser
 from api.deps import SessionDep
-from api.schemas.addresses import AddressCreate, AddressRead, AddressUpdate
+from api.schemas.addresses import AddressCreate, AddressList, AddressRead, AddressUpdate
 from commerce.accounts import addresses
 from models import AddressKind
 
@@ -18,10 +18,10 @@ router = APIRouter(prefix="/me/addresses", tags=["addresses"])
 @router.get("")
 async def list_addresses(
     principal: CurrentUser, session: SessionDep, kind: AddressKind | None = None
-) -> list[AddressRead]:
+) -> AddressList:
     """Defaults first, then the most recently updated."""
     found = await addresses.list_addresses(session, user_id=principal.user_id, kind=kind)
-    return [AddressRead.from_domain(address) for address in found]
+    return AddressList.whole([AddressRead.from_domain(address) for address in found])
 
 
 @router.post("", status_code=201)

@@ -5,9 +5,8 @@ the disputes on their orders. Disputes are opened by the provider's webhook
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from api.access import OperationsUser, VendorStaff
 from api.deps import NowDep, SessionDep, SettingsDep, TemporalDep
@@ -19,14 +18,11 @@ from api.schemas.disputes import (
     VendorDisputePage,
     VendorDisputeRead,
 )
+from api.schemas.pagination import PageCursor, PageLimit
 from commerce.aftersales import disputes
 from models import Dispute, DisputeStatus
 
 router = APIRouter(tags=["disputes"])
-
-
-Limit = Annotated[int, Query(ge=1, le=100)]
-Cursor = Annotated[str | None, Query(max_length=200)]
 
 
 def _page(found: list[Dispute], limit: int) -> tuple[list[Dispute], str | None]:
@@ -40,8 +36,8 @@ async def list_disputes(
     _: OperationsUser,
     session: SessionDep,
     status: DisputeStatus | None = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> DisputePage:
     """Disputes, newest first; ``status=open`` lists those freezing payouts."""
     found = await disputes.list_disputes(
@@ -102,8 +98,8 @@ async def list_vendor_disputes(
     staff: VendorStaff,
     session: SessionDep,
     status: DisputeStatus | None = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> VendorDisputePage:
     """Disputes on the vendor's orders, newest first."""
     found = await disputes.list_disputes(

@@ -12,16 +12,20 @@ from fastapi import APIRouter, Query, Request, Response
 from api.access import VendorManager, VendorStaff
 from api.deps import SessionDep, read_body
 from api.schemas.inventory import (
+    MovementPage,
     MovementRead,
     StockAdjustment,
     StockExportRow,
     StockImportReportRead,
     StockImportRow,
+    StockLevelPage,
     StockLevelRead,
     StockThreshold,
     WarehouseCreate,
+    WarehouseList,
     WarehouseRead,
 )
+from api.schemas.pagination import PageCursor, PageLimit
 from commerce.catalog import inventory
 from models import MovementReason
 
@@ -37,19 +41,22 @@ async def list_inventory(
     session: SessionDep,
     variant_id: uuid.UUID | None = None,
     warehouse_id: uuid.UUID | None = None,
-    limit: int = Query(default=100, ge=1, le=1000),
-    offset: int = Query(default=0, ge=0),
-) -> list[StockLevelRead]:
-    """Stock per variant and warehouse, by SKU."""
-    levels = await inventory.list_levels(
+    limit: PageLimit = 100,
+    cursor: PageCursor = None,
+) -> StockLevelPage:
+    """Stock per variant and warehouse, by SKU (the default warehouse first)."""
+    page = await inventory.list_levels(
         session,
         vendor_id=staff.vendor_id,
         variant_id=variant_id,
         warehouse_id=warehouse_id,
         limit=limit,
-        offset=offset,
+        cursor=cursor,
     )
-    return [StockLevelRead.from_domain(level) for level in levels]
+    return StockLevelPage(
+        items=[StockLevelRead.from_domain(level) for level in page.items],
+        next_cursor=page.next_cursor,
+    )
 
 
 @router.put("/vendors/{vendor_id}/inventory/threshold")
@@ -94,21 +101,24 @@ async def list_movements(
     staff: VendorStaff,
     session: SessionDep,
     variant_id: uuid.UUID | None = None,
-    limit: int = Query(default=50, ge=1, le=500),
-    before: int | None = Query(default=None, ge=1, description="Older than this movement id"),
-) -> list[MovementRead]:
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
+) -> MovementPage:
     """The stock movement log, newest first."""
-    found = await inventory.list_movements(
-        session, vendor_id=staff.vendor_id, variant_id=variant_id, limit=limit, before_id=before
+    page = await inventory.list_movements(
+        session, vendor_id=staff.vendor_id, variant_id=variant_id, limit=limit, cursor=cursor
     )
-    return [MovementRead.from_domain(movement) for movement in found]
+    return MovementPage(
+        items=[MovementRead.from_domain(movement) for movement in page.items],
+        next_cursor=page.next_cursor,
+    )
 
 
 @router.get("/vendors/{vendor_id}/warehouses")
-async def list_warehouses(staff: VendorStaff, session: SessionDep) -> list[WarehouseRead]:
+async def list_warehouses(staff: VendorStaff, session: SessionDep) -> WarehouseList:
     """The default first, then by code."""
     found = await inventory.list_warehouses(session, vendor_id=staff.vendor_id)
-    return [WarehouseRead.from_domain(warehouse) for warehouse in found]
+    return WarehouseList.whole([WarehouseRead.from_domain(warehouse) for warehouse in found])
 
 
 @router.post("/vendors/{vendor_id}/warehouses", status_code=201)

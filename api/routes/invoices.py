@@ -18,6 +18,7 @@ from api.schemas.invoices import (
     InvoiceRead,
     InvoiceSummaryRead,
 )
+from api.schemas.pagination import PageCursor, PageLimit
 from commerce.finance import invoices
 from commerce.orders import orders
 from models import Invoice, InvoiceKind
@@ -63,7 +64,7 @@ async def list_order_invoices(
     """The invoices (one per seller) and credit notes of the shopper's own order."""
     order = await orders.customer_order(session, order_id=order_id, customer_id=principal.user_id)
     found = await invoices.list_for_order(session, order_id=order.id)
-    return InvoiceList(items=[_summary(invoice) for invoice in found])
+    return InvoiceList.whole(_summary(invoice) for invoice in found)
 
 
 @router.get("/invoices/{invoice_id}")
@@ -97,8 +98,8 @@ async def list_vendor_invoices(
     member: VendorStaff,
     session: SessionDep,
     kind: Annotated[InvoiceKind | None, Query(description="Only this kind")] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: PageLimit = 20,
+    cursor: PageCursor = None,
 ) -> InvoicePage:
     """The invoices and credit notes the vendor issued, newest first."""
     found = await invoices.list_for_vendor(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 from temporalio.client import Client, WorkflowFailureError
@@ -15,14 +14,16 @@ from api.deps import NowDep, SessionDep, SettingsDep, TemporalDep
 from api.schemas.ledger import (
     CurrencyBalanceRead,
     LedgerEntryRead,
+    LedgerPage,
     PayoutPage,
     PayoutRead,
     PayoutRunRead,
-    VendorLedgerRead,
 )
+from api.schemas.pagination import PageCursor, PageLimit
 from commerce.errors import DomainError
 from commerce.finance import ledger
 from commerce.orders.order_saga import timings
+from core import pagination
 from core.settings import Settings
 from core.temporal import WorkflowStartFailed, start_workflow
 from workflows.contracts.payouts import (
@@ -50,17 +51,18 @@ async def vendor_ledger(
     manager: VendorManager,
     session: SessionDep,
     now: NowDep,
-    limit: int = Query(default=50, ge=1, le=500),
-    before: int | None = Query(default=None, ge=1, description="Older than this entry id"),
-) -> VendorLedgerRead:
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
+) -> LedgerPage:
     """Balance, payable now and frozen per currency, and the entries, newest first."""
     vendor_id = manager.vendor_id
     balances = await ledger.balance(session, vendor_id=vendor_id)
     payable = await ledger.payable(session, vendor_id=vendor_id, now=now)
     frozen = await ledger.frozen(session, vendor_id=vendor_id)
+    before = pagination.decode_cursor(cursor, "ledger", int)[0] if cursor else None
     found = await ledger.entries(session, vendor_id=vendor_id, limit=limit + 1, before_id=before)
     page = found[:limit]
-    return VendorLedgerRead(
+    return LedgerPage(
         balances=[
             CurrencyBalanceRead(
                 currency=currency,
@@ -70,8 +72,10 @@ async def vendor_ledger(
             )
             for currency in sorted(balances.keys() | payable.keys() | frozen.keys())
         ],
-        entries=[LedgerEntryRead.model_validate(entry) for entry in page],
-        next_before=page[-1].id if len(found) > limit else None,
+        items=[LedgerEntryRead.model_validate(entry) for entry in page],
+        next_cursor=(
+            pagination.encode_cursor("ledger", page[-1].id) if len(found) > limit else None
+        ),
     )
 
 
@@ -79,8 +83,8 @@ async def vendor_ledger(
 async def vendor_payouts(
     manager: VendorManager,
     session: SessionDep,
-    limit: int = Query(default=20, ge=1, le=100),
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: PageLimit = 20,
+    cursor: PageCursor = None,
 ) -> PayoutPage:
     """The vendor's payouts, newest first."""
     found = await ledger.payouts(

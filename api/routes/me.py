@@ -14,6 +14,7 @@ from api.schemas.accounts import (
     PasswordChange,
     ProfileUpdate,
     RecoveryCodes,
+    SessionList,
     SessionRead,
     TokenRequest,
     TotpCode,
@@ -98,9 +99,11 @@ async def change_password(
 
 
 @router.get("/sessions")
-async def list_sessions(principal: CurrentUser, session: SessionDep) -> list[SessionRead]:
+async def list_sessions(principal: CurrentUser, session: SessionDep) -> SessionList:
     found = await sessions.list_sessions(session, user_id=principal.user_id)
-    return [SessionRead.from_domain(s, current=principal.session_id) for s in found]
+    return SessionList.whole(
+        [SessionRead.from_domain(s, current=principal.session_id) for s in found]
+    )
 
 
 @router.delete("/sessions/{session_id}", status_code=204)

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from temporalio.client import (
     Client,
     WorkflowHandle,
@@ -26,6 +25,7 @@ from api.schemas.orders import (
     OrderSummaryRead,
     PaymentRetry,
 )
+from api.schemas.pagination import PageCursor, PageLimit
 from commerce.errors import Conflict
 from commerce.orders import order_saga, orders
 from models import Order
@@ -66,8 +66,8 @@ def _rejection(error: WorkflowUpdateFailedError) -> str:
 async def list_orders(
     principal: CurrentUser,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: PageLimit = 20,
+    cursor: PageCursor = None,
 ) -> OrderPage:
     """The shopper's orders, newest first."""
     found = await orders.list_customer_orders(

@@ -8,18 +8,16 @@ from fastapi import APIRouter, Response, status
 
 from api.access import CurrentUser
 from api.deps import NowDep, SessionDep
-from api.schemas.addresses import PaymentMethodCreate, PaymentMethodRead
+from api.schemas.addresses import PaymentMethodCreate, PaymentMethodList, PaymentMethodRead
 from commerce.accounts import payment_methods
 
 router = APIRouter(prefix="/me/payment-methods", tags=["payment methods"])
 
 
 @router.get("")
-async def list_payment_methods(
-    principal: CurrentUser, session: SessionDep
-) -> list[PaymentMethodRead]:
+async def list_payment_methods(principal: CurrentUser, session: SessionDep) -> PaymentMethodList:
     found = await payment_methods.list_methods(session, user_id=principal.user_id)
-    return [PaymentMethodRead.from_domain(method) for method in found]
+    return PaymentMethodList.whole([PaymentMethodRead.from_domain(method) for method in found])
 
 
 @router.post("", status_code=201)

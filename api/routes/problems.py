@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from api.access import Public
 from api.problems import catalogue
 from api.schemas.problems import (
+    ProblemTypeList,
     ProblemTypeRead,
 )
 from commerce.errors import NotFound
@@ -15,8 +16,10 @@ router = APIRouter(tags=["problems"], dependencies=[Public])
 
 
 @router.get("/problems", summary="Every error code the API can answer with")
-async def list_problem_types() -> list[ProblemTypeRead]:
-    return [ProblemTypeRead(**vars(problem)) for problem in catalogue().values()]
+async def list_problem_types() -> ProblemTypeList:
+    return ProblemTypeList.whole(
+        [ProblemTypeRead(**vars(problem)) for problem in catalogue().values()]
+    )
 
 
 @router.get("/problems/{code}", summary="One error code")

@@ -11,7 +11,8 @@ from fastapi import APIRouter, Query
 
 from api.access import AdminUser, VendorManager
 from api.deps import SessionDep
-from api.schemas.promotions import PromotionCreate, PromotionRead, PromotionUpdate
+from api.schemas.pagination import PageCursor, PageLimit
+from api.schemas.promotions import PromotionCreate, PromotionPage, PromotionRead, PromotionUpdate
 from commerce.checkout import promotions
 
 router = APIRouter(tags=["promotions"])
@@ -27,12 +28,22 @@ async def admin_list_promotions(
     vendor_id: uuid.UUID | None = Query(default=None),
     platform_only: bool = Query(default=False),
     active: bool | None = Query(default=None),
-    limit: int = Query(default=100, ge=1, le=500),
-) -> list[PromotionRead]:
-    found = await promotions.list_promotions(
-        session, vendor_id=vendor_id, platform_only=platform_only, active=active, limit=limit
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
+) -> PromotionPage:
+    """Promotions, newest first: one vendor's (``vendor_id``), the platform's alone
+    (``platform_only=true``), or all of them."""
+    page = await promotions.list_promotions(
+        session,
+        vendor_id=vendor_id,
+        platform_only=platform_only,
+        active=active,
+        limit=limit,
+        cursor=cursor,
     )
-    return [PromotionRead.from_domain(p) for p in found]
+    return PromotionPage(
+        items=[PromotionRead.from_domain(p) for p in page.items], next_cursor=page.next_cursor
+    )
 
 
 @router.post("/admin/promotions", status_code=201)
@@ -78,12 +89,16 @@ async def list_vendor_promotions(
     member: VendorManager,
     session: SessionDep,
     active: bool | None = Query(default=None),
-    limit: int = Query(default=100, ge=1, le=500),
-) -> list[PromotionRead]:
-    found = await promotions.list_promotions(
-        session, vendor_id=member.vendor_id, active=active, limit=limit
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
+) -> PromotionPage:
+    """The vendor's promotions, newest first."""
+    page = await promotions.list_promotions(
+        session, vendor_id=member.vendor_id, active=active, limit=limit, cursor=cursor
     )
-    return [PromotionRead.from_domain(p) for p in found]
+    return PromotionPage(
+        items=[PromotionRead.from_domain(p) for p in page.items], next_cursor=page.next_cursor
+    )
 
 
 @router.post("/vendors/{vendor_id}/promotions", status_code=201)

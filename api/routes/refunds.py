@@ -73,6 +73,7 @@ async def list_order_refunds(
     found = await refunds.list_for_order(session, order_id=order.id)
     lines = await refunds.lines_of(session, refund_ids=[refund.id for refund in found])
     return RefundList(
+        next_cursor=None,
         items=[RefundRead.build(refund, lines[refund.id]) for refund in found],
         remaining=await refunds.remaining(session, order_id=order.id),
         currency=order.currency,

@@ -11,15 +11,15 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair
 
 from api.access import CurrentUser, VendorManager, VendorStaff
 from api.deps import NowDep, SessionDep, SettingsDep, TemporalDep
+from api.schemas.pagination import PageCursor, PageLimit
 from api.schemas.returns import (
     ReturnCreate,
     ReturnList,
@@ -177,7 +177,7 @@ async def list_order_returns(
     found = await returns.details(
         session, requests=await returns.list_for_order(session, order_id=order_id)
     )
-    return ReturnList(items=[ReturnRead.from_domain(item) for item in found])
+    return ReturnList.whole(ReturnRead.from_domain(item) for item in found)
 
 
 @router.get("/orders/{order_id}/returns/{return_id}")
@@ -216,8 +216,8 @@ async def list_vendor_returns(
     staff: VendorStaff,
     session: SessionDep,
     status: ReturnStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: PageLimit = 20,
+    cursor: PageCursor = None,
 ) -> ReturnPage:
     """The vendor's returns, newest first, maybe of one status (e.g. ``requested``: to answer)."""
     found = await returns.list_for_vendor(

@@ -18,6 +18,7 @@ from api.schemas.engagement import (
     ReviewUpsert,
     VendorReply,
 )
+from api.schemas.pagination import PageCursor, PageLimit
 from commerce.engagement import reviews
 
 router = APIRouter(tags=["reviews"])
@@ -28,10 +29,8 @@ async def list_reviews(
     product_id: uuid.UUID,
     session: SessionDep,
     rating: int | None = Query(default=None, ge=1, le=5, description="Only this rating"),
-    limit: int = Query(default=20, ge=1, le=reviews.MAX_PAGE_SIZE),
-    cursor: str | None = Query(
-        default=None, max_length=200, description="`next_cursor` of the previous page"
-    ),
+    limit: PageLimit = 20,
+    cursor: PageCursor = None,
 ) -> ReviewPageRead:
     """Visible reviews, newest first, a page at a time."""
     page = await reviews.list_reviews(

@@ -10,12 +10,12 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import StringConstraints
 
 from api.access import Public
+from api.schemas.pagination import PageCursor, PageLimit
 from api.schemas.search import (
-    SearchResultRead,
+    SearchPage,
 )
 from commerce.search.backend import (
     MAX_OFFSET,
-    MAX_PAGE_SIZE,
     MAX_TEXT_LENGTH,
     InvalidSearch,
     SearchBackend,
@@ -73,11 +73,18 @@ async def search(
     ] = [],  # noqa: B006
     tag: Annotated[list[str], Query(description="Any of these tags (repeat)")] = [],  # noqa: B006
     sort: SearchSort = SearchSort.RELEVANCE,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 24,
-    cursor: Annotated[str | None, Query(max_length=2000)] = None,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    limit: PageLimit = 24,
+    cursor: PageCursor = None,
+    offset: Annotated[
+        int,
+        Query(
+            ge=0,
+            le=MAX_OFFSET,
+            description="Skip this many hits to show a numbered results page (not with `cursor`)",
+        ),
+    ] = 0,
     facets: Annotated[bool, Query(description="Compute facets (skip them on later pages)")] = True,
-) -> SearchResultRead:
+) -> SearchPage:
     try:
         query = SearchQuery(
             text=q,
@@ -103,4 +110,4 @@ async def search(
         raise RequestValidationError(
             [{"loc": ("query", error.field), "msg": error.detail, "type": "value_error"}]
         ) from None
-    return SearchResultRead.from_domain(result)
+    return SearchPage.from_domain(result)

@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -18,11 +18,14 @@ from api.access import CurrentUser, Public, VendorManager, VendorStaff
 from api.deps import NowDep, SessionDep, SettingsDep, TemporalDep
 from api.problems import Problem
 from api.routes.webhooks import read_webhook_body
+from api.schemas.pagination import PageCursor, PageLimit
 from api.schemas.shipments import (
     CarrierTrackingEvent,
     LineCancel,
     LinesCancel,
     LinesCancelled,
+    ShipmentList,
+    ShipmentPage,
     ShipmentRead,
     TrackingNumberSet,
     TrackingReceived,
@@ -83,13 +86,17 @@ async def list_vendor_shipments(
     _: VendorStaff,
     session: SessionDep,
     status: ShipmentStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> list[ShipmentRead]:
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
+) -> ShipmentPage:
     """The vendor's shipments, newest first, with their tracking timelines."""
-    found = await shipments.tracking_for_vendor(
-        session, vendor_id=vendor_id, status=status, limit=limit
+    page = await shipments.tracking_for_vendor(
+        session, vendor_id=vendor_id, status=status, limit=limit, cursor=cursor
     )
-    return [ShipmentRead.build(t, with_label=True) for t in found]
+    return ShipmentPage(
+        items=[ShipmentRead.build(t, with_label=True) for t in page.items],
+        next_cursor=page.next_cursor,
+    )
 
 
 @router.post("/vendors/{vendor_id}/shipments/{shipment_id}/accept")
@@ -267,11 +274,11 @@ async def vendor_cancel_lines(
 @router.get("/orders/{order_id}/tracking")
 async def order_tracking(
     order_id: uuid.UUID, principal: CurrentUser, session: SessionDep
-) -> list[ShipmentRead]:
+) -> ShipmentList:
     """Each vendor's parcel: carrier, tracking number, timeline and estimated delivery."""
     order = await orders.customer_order(session, order_id=order_id, customer_id=principal.user_id)
     found = await shipments.tracking_for_order(session, order_id=order.id)
-    return [ShipmentRead.build(t, with_label=False) for t in found]
+    return ShipmentList.whole([ShipmentRead.build(t, with_label=False) for t in found])
 
 
 @router.post("/orders/{order_id}/cancel-lines")

@@ -14,12 +14,15 @@ from api.access import VendorManager, VendorStaff
 from api.deps import SessionDep
 from api.schemas.tax_shipping import (
     ShippingMethodCreate,
+    ShippingMethodList,
     ShippingMethodRead,
     ShippingMethodUpdate,
     ShippingRateCreate,
+    ShippingRateList,
     ShippingRateRead,
     ShippingRateUpdate,
     ShippingZoneCreate,
+    ShippingZoneList,
     ShippingZoneRead,
     ShippingZoneUpdate,
 )
@@ -34,9 +37,9 @@ PREFIX = "/vendors/{vendor_id}/shipping"
 
 
 @router.get(f"{PREFIX}/zones")
-async def list_zones(member: VendorStaff, session: SessionDep) -> list[ShippingZoneRead]:
+async def list_zones(member: VendorStaff, session: SessionDep) -> ShippingZoneList:
     zones = await shipping.list_zones(session, vendor_id=member.vendor_id)
-    return [ShippingZoneRead.from_domain(zone) for zone in zones]
+    return ShippingZoneList.whole([ShippingZoneRead.from_domain(zone) for zone in zones])
 
 
 @router.post(f"{PREFIX}/zones", status_code=201)
@@ -73,9 +76,9 @@ async def delete_zone(zone_id: uuid.UUID, member: VendorManager, session: Sessio
 
 
 @router.get(f"{PREFIX}/methods")
-async def list_methods(member: VendorStaff, session: SessionDep) -> list[ShippingMethodRead]:
+async def list_methods(member: VendorStaff, session: SessionDep) -> ShippingMethodList:
     methods = await shipping.list_methods(session, vendor_id=member.vendor_id)
-    return [ShippingMethodRead.from_domain(method) for method in methods]
+    return ShippingMethodList.whole([ShippingMethodRead.from_domain(method) for method in methods])
 
 
 @router.post(f"{PREFIX}/methods", status_code=201)
@@ -126,11 +129,11 @@ async def list_rates(
     session: SessionDep,
     method_id: uuid.UUID | None = Query(default=None),
     zone_id: uuid.UUID | None = Query(default=None),
-) -> list[ShippingRateRead]:
+) -> ShippingRateList:
     rates = await shipping.list_rates(
         session, vendor_id=member.vendor_id, method_id=method_id, zone_id=zone_id
     )
-    return [ShippingRateRead.from_domain(rate) for rate in rates]
+    return ShippingRateList.whole([ShippingRateRead.from_domain(rate) for rate in rates])
 
 
 @router.post(f"{PREFIX}/rates", status_code=201)

@@ -13,7 +13,9 @@ from api.deps import NowDep, SessionDep
 from api.routes.auth import client_ip
 from api.schemas.accounts import MfaRequired, TokenPairRead
 from api.schemas.social import (
+    IdentityList,
     IdentityRead,
+    ProviderList,
     ProviderRead,
     SocialCallback,
     SocialStart,
@@ -33,11 +35,13 @@ SocialDep = Annotated[social.SocialLogin, Depends(_social)]
 
 
 @router.get("/auth/oidc/providers", dependencies=[Public])
-async def list_providers(social_login: SocialDep) -> list[ProviderRead]:
-    return [
-        ProviderRead(name=name, kind=provider.kind)
-        for name, provider in sorted(social_login.providers.items())
-    ]
+async def list_providers(social_login: SocialDep) -> ProviderList:
+    return ProviderList.whole(
+        [
+            ProviderRead(name=name, kind=provider.kind)
+            for name, provider in sorted(social_login.providers.items())
+        ]
+    )
 
 
 async def _start(
@@ -104,9 +108,9 @@ async def finish_login(
 
 
 @router.get("/me/identities")
-async def list_identities(principal: CurrentUser, session: SessionDep) -> list[IdentityRead]:
+async def list_identities(principal: CurrentUser, session: SessionDep) -> IdentityList:
     found = await social.list_identities(session, user_id=principal.user_id)
-    return [IdentityRead.from_domain(identity) for identity in found]
+    return IdentityList.whole([IdentityRead.from_domain(identity) for identity in found])
 
 
 @router.post("/me/identities/{provider}/start")

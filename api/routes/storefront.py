@@ -11,15 +11,16 @@ from fastapi import APIRouter, Path, Query
 
 from api.access import Public
 from api.deps import SessionDep
+from api.schemas.pagination import PageCursor, PageLimit
 from api.schemas.storefront import (
     CategoryNodeRead,
+    CategoryTree,
     ProductDetailRead,
     ProductPage,
     VendorPageRead,
 )
 from commerce.catalog import storefront
-from commerce.catalog.storefront import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from core.pagination import MAX_CURSOR_LENGTH
+from commerce.catalog.storefront import DEFAULT_PAGE_SIZE
 
 router = APIRouter(tags=["storefront"], dependencies=[Public])
 
@@ -36,11 +37,8 @@ async def list_products(
     vendor: Annotated[str | None, Query(max_length=80, description="A vendor slug")] = None,
     tag: Annotated[str | None, Query(max_length=40)] = None,
     sort: storefront.ProductSort = storefront.ProductSort.NEWEST,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    cursor: Annotated[
-        str | None,
-        Query(max_length=MAX_CURSOR_LENGTH, description="`next_cursor` of the previous page"),
-    ] = None,
+    limit: PageLimit = DEFAULT_PAGE_SIZE,
+    cursor: PageCursor = None,
 ) -> ProductPage:
     """Products on sale, a page at a time. Follow `next_cursor` with the same filters and
     sort; pages stay consistent while the catalog changes."""
@@ -64,9 +62,11 @@ async def read_product(slug: Slug, session: SessionDep) -> ProductDetailRead:
 
 
 @router.get("/categories")
-async def category_tree(session: SessionDep) -> list[CategoryNodeRead]:
+async def category_tree(session: SessionDep) -> CategoryTree:
     """Every category, nested, with counts of the products on sale in each subtree."""
-    return [CategoryNodeRead.from_domain(node) for node in await storefront.category_tree(session)]
+    return CategoryTree.whole(
+        [CategoryNodeRead.from_domain(node) for node in await storefront.category_tree(session)]
+    )
 
 
 @router.get("/vendors/by-slug/{slug}")

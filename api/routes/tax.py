@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from api.access import AdminUser
 from api.deps import SessionDep
-from api.schemas.tax_shipping import TaxRateCreate, TaxRateRead, TaxRateUpdate
+from api.schemas.tax_shipping import TaxRateCreate, TaxRateList, TaxRateRead, TaxRateUpdate
 from commerce.checkout import tax
 
 router = APIRouter(prefix="/admin/tax-rates", tags=["admin"])
@@ -20,9 +20,9 @@ async def list_tax_rates(
     session: SessionDep,
     country: str | None = Query(default=None, max_length=2),
     tax_class: str | None = Query(default=None, max_length=40),
-) -> list[TaxRateRead]:
+) -> TaxRateList:
     rates = await tax.list_rates(session, country=country, tax_class=tax_class)
-    return [TaxRateRead.from_domain(rate) for rate in rates]
+    return TaxRateList.whole([TaxRateRead.from_domain(rate) for rate in rates])
 
 
 @router.post("", status_code=201)

@@ -15,6 +15,7 @@ from api.access import VendorManager, VendorStaff
 from api.deps import NowDep, SessionDep, read_body
 from api.schemas.catalog_admin import (
     ImageCreate,
+    ImageList,
     ImageOrder,
     ImageRead,
     ProductCreate,
@@ -28,6 +29,7 @@ from api.schemas.catalog_admin import (
     VariantRead,
     VariantUpdate,
 )
+from api.schemas.pagination import PageCursor, PageLimit
 from commerce.catalog import bulk, products
 from models import ProductStatus
 
@@ -128,8 +130,8 @@ async def list_vendor_products(
         default=None, description="Without it: drafts and active products, not archived ones"
     ),
     q: str | None = Query(default=None, max_length=200, description="Part of the title"),
-    limit: int = Query(default=50, ge=1, le=products.MAX_PAGE_SIZE),
-    cursor: str | None = Query(default=None, max_length=200),
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> ProductPageRead:
     """Newest first, a page at a time."""
     page = await products.list_products(
@@ -263,8 +265,8 @@ async def delete_image(
 @router.put(PRODUCT + "/images/order")
 async def reorder_images(
     product_id: uuid.UUID, body: ImageOrder, vendor: VendorManager, session: SessionDep
-) -> list[ImageRead]:
+) -> ImageList:
     images = await products.reorder_images(
         session, vendor_id=vendor.vendor_id, product_id=product_id, image_ids=body.image_ids
     )
-    return [ImageRead.from_domain(image) for image in images]
+    return ImageList.whole([ImageRead.from_domain(image) for image in images])

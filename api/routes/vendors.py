@@ -8,15 +8,19 @@ from fastapi import APIRouter, Query, Response, status
 
 from api.access import AdminUser, CurrentUser, VendorManager, VendorOwner, VendorStaff, VerifiedUser
 from api.deps import NowDep, SessionDep, SettingsDep
+from api.schemas.pagination import PageCursor, PageLimit
 from api.schemas.vendors import (
     InvitationAccept,
     InvitationCreate,
     InvitationRead,
     MembershipRoleChange,
+    MyVendorList,
     MyVendorRead,
+    StaffList,
     StaffRead,
     Suspension,
     VendorApply,
+    VendorPage,
     VendorRead,
     VendorUpdate,
 )
@@ -41,9 +45,11 @@ async def apply(body: VendorApply, principal: VerifiedUser, session: SessionDep)
 
 
 @router.get("/me/vendors")
-async def my_vendors(principal: CurrentUser, session: SessionDep) -> list[MyVendorRead]:
+async def my_vendors(principal: CurrentUser, session: SessionDep) -> MyVendorList:
     found = await vendors.memberships_of(session, user_id=principal.user_id)
-    return [MyVendorRead(vendor=VendorRead.from_domain(v), role=role) for v, role in found]
+    return MyVendorList.whole(
+        [MyVendorRead(vendor=VendorRead.from_domain(v), role=role) for v, role in found]
+    )
 
 
 @router.get("/vendors/{vendor_id}")
@@ -62,9 +68,9 @@ async def update_vendor(
 
 
 @router.get("/vendors/{vendor_id}/staff")
-async def list_staff(member: VendorStaff, session: SessionDep) -> list[StaffRead]:
+async def list_staff(member: VendorStaff, session: SessionDep) -> StaffList:
     staff = await vendors.list_staff(session, vendor_id=member.vendor_id)
-    return [StaffRead.from_domain(user, role) for user, role in staff]
+    return StaffList.whole([StaffRead.from_domain(user, role) for user, role in staff])
 
 
 @router.post("/vendors/{vendor_id}/invitations", status_code=201)
@@ -130,10 +136,14 @@ async def admin_list_vendors(
     _: AdminUser,
     session: SessionDep,
     status_filter: VendorStatus | None = Query(default=None, alias="status"),
-    limit: int = Query(default=100, ge=1, le=500),
-) -> list[VendorRead]:
-    found = await vendors.list_vendors(session, status=status_filter, limit=limit)
-    return [VendorRead.from_domain(v) for v in found]
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
+) -> VendorPage:
+    """Vendors, newest first; ``status=pending`` is the queue of applications."""
+    page = await vendors.list_vendors(session, status=status_filter, limit=limit, cursor=cursor)
+    return VendorPage(
+        items=[VendorRead.from_domain(v) for v in page.items], next_cursor=page.next_cursor
+    )
 
 
 @router.post("/admin/vendors/{vendor_id}/approve")

@@ -16,6 +16,7 @@ from api.schemas.engagement import (
     WishlistDetailRead,
     WishlistItemAdd,
     WishlistItemRead,
+    WishlistList,
     WishlistRead,
     WishlistRename,
     WishlistShareRead,
@@ -27,10 +28,10 @@ router = APIRouter(tags=["wishlists"])
 
 
 @router.get("/me/wishlists")
-async def list_wishlists(principal: CurrentUser, session: SessionDep) -> list[WishlistRead]:
+async def list_wishlists(principal: CurrentUser, session: SessionDep) -> WishlistList:
     """Oldest first, with item counts."""
     found = await wishlists.list_wishlists(session, user_id=principal.user_id)
-    return [WishlistRead.from_summary(summary) for summary in found]
+    return WishlistList.whole([WishlistRead.from_summary(summary) for summary in found])
 
 
 @router.post("/me/wishlists", status_code=201)

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas.pagination import Page
 from commerce.accounts.sessions import TokenPair
 from models import AuthSession, User
 
@@ -167,3 +168,7 @@ class RecoveryCodes(BaseModel):
 class Accepted(BaseModel):
     status: Literal["accepted"] = "accepted"
     detail: str
+
+
+class SessionList(Page[SessionRead]):
+    """Comes whole: `next_cursor` is always null."""

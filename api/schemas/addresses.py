@@ -13,6 +13,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas.pagination import Page
 from commerce.accounts.address_rules import AddressInput
 from models import Address, AddressKind, SavedPaymentMethod
 
@@ -150,3 +151,11 @@ class PaymentMethodRead(BaseModel):
             exp_year=method.exp_year,
             created_at=method.created_at,
         )
+
+
+class AddressList(Page[AddressRead]):
+    """Comes whole: `next_cursor` is always null."""
+
+
+class PaymentMethodList(Page[PaymentMethodRead]):
+    """Comes whole: `next_cursor` is always null."""

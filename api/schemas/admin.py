@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
+from api.schemas.pagination import Page
 from models import PlatformRole
 
 
@@ -19,6 +20,10 @@ class MailRead(BaseModel):
     template: str
     created_at: datetime
     sent_at: datetime | None
+
+
+class MailPage(Page[MailRead]):
+    pass
 
 
 class PlatformRoleChange(BaseModel):

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas.pagination import Page
 from commerce.catalog.bulk import ImportReport, RowResult, RowStatus
 from commerce.catalog.products import ProductPage
 from models import Product, ProductImage, ProductStatus, Variant
@@ -212,10 +213,7 @@ class ProductRead(ProductSummary):
         )
 
 
-class ProductPageRead(BaseModel):
-    items: list[ProductSummary]
-    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null: last")
-
+class ProductPageRead(Page[ProductSummary]):
     @classmethod
     def from_domain(cls, page: ProductPage) -> ProductPageRead:
         return cls(
@@ -269,3 +267,7 @@ class ProductImportReportRead(BaseModel):
             errors=report.count(RowStatus.ERROR),
             rows=[ProductImportRowRead.from_domain(row) for row in report.rows],
         )
+
+
+class ImageList(Page[ImageRead]):
+    """Comes whole: `next_cursor` is always null."""

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas.pagination import Page
 from models import Dispute, DisputeStatus
 
 
@@ -58,9 +59,8 @@ class DisputeRead(BaseModel):
         )
 
 
-class DisputePage(BaseModel):
-    items: list[DisputeRead]
-    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null: last")
+class DisputePage(Page[DisputeRead]):
+    pass
 
 
 class VendorDisputeRead(BaseModel):
@@ -77,6 +77,5 @@ class VendorDisputeRead(BaseModel):
     debit: int = Field(description="What the dispute took from this vendor (0 unless lost)")
 
 
-class VendorDisputePage(BaseModel):
-    items: list[VendorDisputeRead]
-    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null: last")
+class VendorDisputePage(Page[VendorDisputeRead]):
+    pass

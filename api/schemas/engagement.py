@@ -11,6 +11,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas.pagination import Page
 from commerce.engagement.reviews import (
     MAX_BODY_LENGTH,
     MAX_REASON_LENGTH,
@@ -132,12 +133,7 @@ class ModeratedReviewRead(ReviewDetailRead):
         )
 
 
-class ReviewPageRead(BaseModel):
-    items: list[ReviewRead]
-    next_cursor: str | None = Field(
-        description="Send as `cursor` for the next page; null on the last page"
-    )
-
+class ReviewPageRead(Page[ReviewRead]):
     @classmethod
     def from_domain(cls, page: ReviewPage) -> ReviewPageRead:
         return cls(
@@ -283,3 +279,7 @@ class SharedWishlistRead(BaseModel):
 class MoveToCart(BaseModel):
     model_config = ConfigDict(extra="forbid")
     quantity: int = Field(default=1, ge=1, le=999)
+
+
+class WishlistList(Page[WishlistRead]):
+    """Comes whole: `next_cursor` is always null."""

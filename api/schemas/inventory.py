@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api.schemas.pagination import Page
 from commerce.catalog.inventory import (
     MAX_QUANTITY,
     ImportReport,
@@ -189,3 +190,15 @@ class StockThreshold(BaseModel):
     variant_id: uuid.UUID
     warehouse_id: uuid.UUID | None = None
     threshold: int = Field(ge=0, le=1_000_000_000)
+
+
+class WarehouseList(Page[WarehouseRead]):
+    """Comes whole: `next_cursor` is always null."""
+
+
+class StockLevelPage(Page[StockLevelRead]):
+    pass
+
+
+class MovementPage(Page[MovementRead]):
+    pass

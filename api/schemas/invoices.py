@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from api.schemas.pagination import Page
+
 
 class InvoiceSummaryRead(BaseModel):
     """An invoice (kind ``invoice``) or credit note (``credit_note``): amounts in minor units
@@ -35,10 +37,9 @@ class InvoiceRead(InvoiceSummaryRead):
     )
 
 
-class InvoiceList(BaseModel):
-    items: list[InvoiceSummaryRead]
+class InvoiceList(Page[InvoiceSummaryRead]):
+    pass
 
 
-class InvoicePage(BaseModel):
-    items: list[InvoiceSummaryRead]
-    next_cursor: str | None
+class InvoicePage(Page[InvoiceSummaryRead]):
+    pass

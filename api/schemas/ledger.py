@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas.pagination import Page
 from models import LedgerKind, PayoutStatus
 
 
@@ -32,10 +33,10 @@ class LedgerEntryRead(BaseModel):
     created_at: datetime
 
 
-class VendorLedgerRead(BaseModel):
-    balances: list[CurrencyBalanceRead]
-    entries: list[LedgerEntryRead] = Field(description="Newest first")
-    next_before: int | None = Field(description="Pass as ?before= for older entries; null: last")
+class LedgerPage(Page[LedgerEntryRead]):
+    """The vendor's ledger entries, newest first, and the balances of all of them."""
+
+    balances: list[CurrencyBalanceRead] = Field(description="Per currency, over every entry")
 
 
 class PayoutRead(BaseModel):
@@ -50,9 +51,8 @@ class PayoutRead(BaseModel):
     created_at: datetime
 
 
-class PayoutPage(BaseModel):
-    items: list[PayoutRead]
-    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null: last")
+class PayoutPage(Page[PayoutRead]):
+    pass
 
 
 class PayoutRunRead(BaseModel):

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from api.schemas.pagination import Page
 from commerce.orders.orders import OrderDetail
 from models import Order
 from workflows.contracts.orders import OrderStatus, OrderStatusView, PaymentStatus
@@ -236,6 +237,5 @@ class OrderSummaryRead(BaseModel):
     placed_at: datetime
 
 
-class OrderPage(BaseModel):
-    items: list[OrderSummaryRead]
-    next_cursor: str | None
+class OrderPage(Page[OrderSummaryRead]):
+    pass

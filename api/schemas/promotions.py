@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from api.schemas.pagination import Page
 from models import Promotion, PromotionKind, PromotionScope
 
 
@@ -120,3 +121,7 @@ class PromotionRead(BaseModel):
             created_at=promotion.created_at,
             updated_at=promotion.updated_at,
         )
+
+
+class PromotionPage(Page[PromotionRead]):
+    pass

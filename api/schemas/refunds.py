@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from api.schemas.pagination import Page
 from commerce.aftersales import refunds
 from models import Refund, RefundLine
 from workflows.contracts.refunds import RefundSource, RefundStatus
@@ -84,7 +85,6 @@ class AdminRefundRead(RefundRead):
         )
 
 
-class RefundList(BaseModel):
-    items: list[RefundRead]
+class RefundList(Page[RefundRead]):
     remaining: int = Field(description="What may still be refunded, in minor units")
     currency: str

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from api.schemas.pagination import Page
 from commerce.aftersales import returns
 from workflows.contracts.refunds import RefundStatus
 from workflows.contracts.returns import ReturnStatus
@@ -105,10 +106,9 @@ class ReturnRead(BaseModel):
         )
 
 
-class ReturnList(BaseModel):
-    items: list[ReturnRead]
+class ReturnList(Page[ReturnRead]):
+    pass
 
 
-class ReturnPage(BaseModel):
-    items: list[ReturnRead]
-    next_cursor: str | None = None
+class ReturnPage(Page[ReturnRead]):
+    pass

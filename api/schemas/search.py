@@ -8,6 +8,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from api.schemas.pagination import Page
 from commerce.search.backend import (
     Facets,
     SearchHit,
@@ -95,16 +96,16 @@ class FacetsRead(BaseModel):
         )
 
 
-class SearchResultRead(BaseModel):
-    hits: list[SearchHitRead]
+class SearchPage(Page[SearchHitRead]):
+    """A page of hits, with the count and facets of every match."""
+
     total: int = Field(description="Products matching, over all pages")
     facets: FacetsRead | None
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: last")
 
     @classmethod
-    def from_domain(cls, result: SearchResult) -> SearchResultRead:
+    def from_domain(cls, result: SearchResult) -> SearchPage:
         return cls(
-            hits=[SearchHitRead.from_domain(hit) for hit in result.hits],
+            items=[SearchHitRead.from_domain(hit) for hit in result.hits],
             total=result.total,
             facets=FacetsRead.from_domain(result.facets) if result.facets else None,
             next_cursor=result.next_cursor,

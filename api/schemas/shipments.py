@@ -7,6 +7,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
+from api.schemas.pagination import Page
 from commerce.fulfilment import shipments
 from commerce.fulfilment.carriers import TrackingStatus
 from workflows.contracts.shipments import ShipmentStatus
@@ -95,3 +96,11 @@ class CarrierTrackingEvent(BaseModel):
     detail: str | None = None
     location: str | None = None
     estimated_delivery: date | None = None
+
+
+class ShipmentList(Page[ShipmentRead]):
+    """Comes whole: `next_cursor` is always null."""
+
+
+class ShipmentPage(Page[ShipmentRead]):
+    pass

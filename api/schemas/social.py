@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas.pagination import Page
 from models import Identity
 
 
@@ -49,3 +50,11 @@ class IdentityRead(BaseModel):
             email=identity.email,
             created_at=identity.created_at,
         )
+
+
+class ProviderList(Page[ProviderRead]):
+    """Comes whole: `next_cursor` is always null."""
+
+
+class IdentityList(Page[IdentityRead]):
+    """Comes whole: `next_cursor` is always null."""

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api.schemas.pagination import Page
 from commerce.catalog import storefront
 from commerce.catalog.categories import SLUG
 from core.money import Money
@@ -88,12 +89,7 @@ class ProductCard(BaseModel):
         )
 
 
-class ProductPage(BaseModel):
-    items: list[ProductCard]
-    next_cursor: str | None = Field(
-        description="Pass as `cursor` for the next page, unchanged; null on the last page"
-    )
-
+class ProductPage(Page[ProductCard]):
     @classmethod
     def from_domain(cls, page: storefront.ProductList) -> ProductPage:
         return cls(
@@ -253,3 +249,7 @@ class CategoryRead(BaseModel):
             name=category.name,
             path=category.path,
         )
+
+
+class CategoryTree(Page[CategoryNodeRead]):
+    """Comes whole: `next_cursor` is always null."""

@@ -11,6 +11,7 @@ import uuid
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas.pagination import Page
 from models import ShippingMethod, ShippingRate, ShippingZone, TaxRate
 
 # --- tax rates --------------------------------------------------------------------------------
@@ -186,3 +187,19 @@ class ShippingRateRead(BaseModel):
             currency=rate.currency,
             free_over_amount=rate.free_over_amount,
         )
+
+
+class ShippingZoneList(Page[ShippingZoneRead]):
+    """Comes whole: `next_cursor` is always null."""
+
+
+class ShippingMethodList(Page[ShippingMethodRead]):
+    """Comes whole: `next_cursor` is always null."""
+
+
+class ShippingRateList(Page[ShippingRateRead]):
+    """Comes whole: `next_cursor` is always null."""
+
+
+class TaxRateList(Page[TaxRateRead]):
+    """Comes whole: `next_cursor` is always null."""

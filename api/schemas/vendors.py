@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas.pagination import Page
 from models import User, Vendor, VendorRole, VendorStatus
 
 
@@ -100,3 +101,15 @@ class StaffRead(BaseModel):
 class MembershipRoleChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
     role: VendorRole
+
+
+class MyVendorList(Page[MyVendorRead]):
+    """Comes whole: `next_cursor` is always null."""
+
+
+class StaffList(Page[StaffRead]):
+    """Comes whole: `next_cursor` is always null."""
+
+
+class VendorPage(Page[VendorRead]):
+    pass

@@ -32,14 +32,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import Select, func, literal, not_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.errors import Conflict, DomainError, NotFound
 from commerce.search.outbox import enqueue_reindex
+from core import pagination
 from core.locks import advisory_lock
+from core.pagination import Page
 from models import (
     InventoryLevel,
     InventoryMovement,
@@ -339,17 +341,32 @@ async def list_levels(
     variant_id: uuid.UUID | None = None,
     warehouse_id: uuid.UUID | None = None,
     limit: int = 100,
-    offset: int = 0,
-) -> list[StockLevel]:
-    """The vendor's levels, by SKU, the default warehouse first."""
-    query = _levels_query().where(Variant.vendor_id == vendor_id)
+    cursor: str | None = None,
+) -> Page[StockLevel]:
+    """The vendor's levels, by SKU, the default warehouse first, a page at a time."""
+    query = _levels_query().add_columns(Warehouse.is_default).where(Variant.vendor_id == vendor_id)
     if variant_id is not None:
         query = query.where(InventoryLevel.variant_id == variant_id)
     if warehouse_id is not None:
         query = query.where(InventoryLevel.warehouse_id == warehouse_id)
-    query = query.order_by(Variant.sku, Warehouse.is_default.desc(), Warehouse.code)
-    rows = (await session.execute(query.limit(limit).offset(offset))).all()
-    return [_stock_level(*row) for row in rows]
+    # (sku, not default, code) is unique per vendor and sorts as the page does.
+    if cursor is not None:
+        sku, not_default, code = pagination.decode_cursor(cursor, "stock-levels", str, int, str)
+        query = query.where(
+            tuple_(Variant.sku, not_(Warehouse.is_default), Warehouse.code)
+            > tuple_(literal(sku), literal(bool(not_default)), literal(code))
+        )
+    query = query.order_by(Variant.sku, not_(Warehouse.is_default), Warehouse.code)
+    rows = (await session.execute(query.limit(limit + 1))).all()
+    page = rows[:limit]
+    next_cursor = None
+    if len(rows) > limit:
+        _, sku, _, code, is_default = page[-1]
+        next_cursor = pagination.encode_cursor("stock-levels", sku, int(not is_default), code)
+    return Page(
+        [_stock_level(level, sku, product, code) for level, sku, product, code, _ in page],
+        next_cursor,
+    )
 
 
 async def list_movements(
@@ -358,10 +375,10 @@ async def list_movements(
     vendor_id: uuid.UUID,
     variant_id: uuid.UUID | None = None,
     limit: int = 50,
-    before_id: int | None = None,
-) -> list[Movement]:
-    """The vendor's movement log, newest first; ``before_id`` pages back. A variant of another
-    vendor raises ``VariantNotFound`` rather than answering an empty page."""
+    cursor: str | None = None,
+) -> Page[Movement]:
+    """The vendor's movement log, newest first, a page at a time. A variant of another vendor
+    raises ``VariantNotFound`` rather than answering an empty page."""
     if variant_id is not None:
         await _variant(session, variant_id=variant_id, vendor_id=vendor_id)
     query = (
@@ -372,10 +389,14 @@ async def list_movements(
     )
     if variant_id is not None:
         query = query.where(InventoryMovement.variant_id == variant_id)
-    if before_id is not None:
+    if cursor is not None:
+        (before_id,) = pagination.decode_cursor(cursor, "stock-movements", int)
         query = query.where(InventoryMovement.id < before_id)
-    rows = (await session.execute(query.order_by(InventoryMovement.id.desc()).limit(limit))).all()
-    return [
+    found = (
+        await session.execute(query.order_by(InventoryMovement.id.desc()).limit(limit + 1))
+    ).all()
+    rows = found[:limit]
+    movements = [
         Movement(
             id=movement.id,
             variant_id=movement.variant_id,
@@ -392,6 +413,12 @@ async def list_movements(
         )
         for movement, sku, code in rows
     ]
+    next_cursor = (
+        pagination.encode_cursor("stock-movements", movements[-1].id)
+        if len(found) > limit
+        else None
+    )
+    return Page(movements, next_cursor)
 
 
 async def explain(session: AsyncSession, *, variant_id: uuid.UUID) -> list[LevelExplanation]:

@@ -16,6 +16,7 @@ from commerce.accounts.users import normalize_email
 from commerce.errors import Conflict, DomainError, Forbidden, NotFound
 from commerce.notifications import mail
 from commerce.search.outbox import enqueue_reindex
+from core.pagination import Page, newest_first
 from core.settings import Settings
 from models import (
     Product,
@@ -186,12 +187,21 @@ async def reinstate(session: AsyncSession, *, vendor_id: uuid.UUID, now: datetim
 
 
 async def list_vendors(
-    session: AsyncSession, *, status: VendorStatus | None, limit: int
-) -> list[Vendor]:
-    statement = select(Vendor).order_by(Vendor.created_at.desc(), Vendor.id).limit(limit)
+    session: AsyncSession, *, status: VendorStatus | None, limit: int, cursor: str | None = None
+) -> Page[Vendor]:
+    """Vendors, newest first, a page at a time."""
+    statement = select(Vendor)
     if status is not None:
         statement = statement.where(Vendor.status == status)
-    return list((await session.scalars(statement)).all())
+    return await newest_first(
+        session,
+        statement,
+        created_at=Vendor.created_at,
+        id=Vendor.id,
+        scope="vendors",
+        cursor=cursor,
+        limit=limit,
+    )
 
 
 async def memberships_of(

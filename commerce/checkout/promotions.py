@@ -59,6 +59,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from commerce.checkout import pricing
 from commerce.errors import Conflict, DomainError, NotFound
 from core.locks import advisory_lock
+from core.pagination import Page, newest_first
 from models import (
     Product,
     Promotion,
@@ -312,9 +313,11 @@ async def list_promotions(
     vendor_id: uuid.UUID | None = None,
     platform_only: bool = False,
     active: bool | None = None,
-    limit: int = 100,
-) -> list[Promotion]:
-    """Promotions, newest first: one vendor's, the platform's alone, or all of them."""
+    limit: int = 50,
+    cursor: str | None = None,
+) -> Page[Promotion]:
+    """Promotions, newest first, a page at a time: one vendor's, the platform's alone, or all
+    of them."""
     statement = select(Promotion)
     if vendor_id is not None:
         statement = statement.where(Promotion.vendor_id == vendor_id)
@@ -322,8 +325,15 @@ async def list_promotions(
         statement = statement.where(Promotion.vendor_id.is_(None))
     if active is not None:
         statement = statement.where(Promotion.is_active.is_(active))
-    statement = statement.order_by(Promotion.created_at.desc(), Promotion.id.desc()).limit(limit)
-    return list((await session.scalars(statement)).all())
+    return await newest_first(
+        session,
+        statement,
+        created_at=Promotion.created_at,
+        id=Promotion.id,
+        scope="promotions",
+        cursor=cursor,
+        limit=limit,
+    )
 
 
 async def update_promotion(

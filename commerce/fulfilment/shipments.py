@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from commerce.errors import Conflict, DomainError, NotFound
 from commerce.fulfilment.shipping import TrackingEvent
 from commerce.orders import orders
+from core.pagination import Page, newest_first
 from models import (
     DeliveredPurchase,
     Order,
@@ -252,15 +253,27 @@ async def tracking_for_order(session: AsyncSession, *, order_id: uuid.UUID) -> l
 
 
 async def tracking_for_vendor(
-    session: AsyncSession, *, vendor_id: uuid.UUID, status: ShipmentStatus | None, limit: int
-) -> list[Tracking]:
+    session: AsyncSession,
+    *,
+    vendor_id: uuid.UUID,
+    status: ShipmentStatus | None,
+    limit: int,
+    cursor: str | None = None,
+) -> Page[Tracking]:
+    """The vendor's shipments with their timelines, newest first, a page at a time."""
     query = select(Shipment).where(Shipment.vendor_id == vendor_id)
     if status is not None:
         query = query.where(Shipment.status == status)
-    shipments = (
-        await session.scalars(query.order_by(Shipment.created_at.desc()).limit(limit))
-    ).all()
-    return await _with_events(session, shipments)
+    page = await newest_first(
+        session,
+        query,
+        created_at=Shipment.created_at,
+        id=Shipment.id,
+        scope="vendor-shipments",
+        cursor=cursor,
+        limit=limit,
+    )
+    return Page(await _with_events(session, page.items), page.next_cursor)
 
 
 async def vendor_shipment(

@@ -323,7 +323,7 @@ async def test_sessions_are_listed_and_another_users_session_is_not_found(
 ) -> None:
     alice = await sign_up(client, db_session)
     bob = await sign_up(client, db_session)
-    listed = (await client.get("/me/sessions", headers=alice.headers)).json()
+    listed = (await client.get("/me/sessions", headers=alice.headers)).json()["items"]
     assert len(listed) == 1
     assert listed[0]["current"] is True
     alice_session = listed[0]["id"]
@@ -603,7 +603,7 @@ async def test_admin_routes_need_the_admin_role(
         "/admin/mail-outbox", headers=admin.headers, params={"to": customer.email}
     )
     assert outbox.status_code == 200
-    assert {mail["template"] for mail in outbox.json()} == {"verify_email"}
+    assert {mail["template"] for mail in outbox.json()["items"]} == {"verify_email"}
     promoted = await client.put(
         f"/admin/users/{customer.id}/role", headers=admin.headers, json={"role": "operations"}
     )

@@ -98,13 +98,13 @@ async def test_address_book_round_trip(client: httpx.AsyncClient, db_session: As
     assert updated.json()["postal_code"] == "94105-1234"
 
     listed = await client.get("/me/addresses", headers=account.headers)
-    assert [a["id"] for a in listed.json()] == [address_id]
+    assert [a["id"] for a in listed.json()["items"]] == [address_id]
 
     deleted = await client.delete(f"/me/addresses/{address_id}", headers=account.headers)
     assert deleted.status_code == 204
     gone = await client.get(f"/me/addresses/{address_id}", headers=account.headers)
     _problem(gone, 404, "not_found")
-    assert (await client.get("/me/addresses", headers=account.headers)).json() == []
+    assert (await client.get("/me/addresses", headers=account.headers)).json()["items"] == []
 
 
 async def test_list_filters_by_kind_with_the_default_first(
@@ -123,13 +123,13 @@ async def test_list_filters_by_kind_with_the_default_first(
         city="Berlin",
     )
     shipping = await client.get("/me/addresses?kind=shipping", headers=account.headers)
-    assert [a["id"] for a in shipping.json()] == [office["id"], home["id"]]
+    assert [a["id"] for a in shipping.json()["items"]] == [office["id"], home["id"]]
     only_billing = await client.get(
         "/me/addresses", params={"kind": "billing"}, headers=account.headers
     )
-    assert [a["id"] for a in only_billing.json()] == [billing["id"]]
+    assert [a["id"] for a in only_billing.json()["items"]] == [billing["id"]]
     everything = await client.get("/me/addresses", headers=account.headers)
-    assert len(everything.json()) == 3
+    assert len(everything.json()["items"]) == 3
     _problem(
         await client.get("/me/addresses?kind=moon", headers=account.headers),
         422,
@@ -318,7 +318,9 @@ async def test_switching_the_default_leaves_exactly_one(
         f"/me/addresses/{second['id']}", json={"is_default": True}, headers=account.headers
     )
     assert patched.json()["is_default"] is True
-    listed = (await client.get("/me/addresses?kind=shipping", headers=account.headers)).json()
+    listed = (await client.get("/me/addresses?kind=shipping", headers=account.headers)).json()[
+        "items"
+    ]
     assert [(a["id"], a["is_default"]) for a in listed] == [
         (second["id"], True),
         (first["id"], False),
@@ -470,10 +472,10 @@ async def test_other_users_addresses_are_not_found(
     invalid = await client.patch(path, json={"country": "XX"}, headers=bob.headers)
     _problem(invalid, 404, "not_found")
 
-    assert [a["name"] for a in (await client.get("/me/addresses", headers=bob.headers)).json()] == [
-        "Ada Lovelace"
-    ]
-    mine = (await client.get("/me/addresses", headers=alice.headers)).json()
+    assert [
+        a["name"] for a in (await client.get("/me/addresses", headers=bob.headers)).json()["items"]
+    ] == ["Ada Lovelace"]
+    mine = (await client.get("/me/addresses", headers=alice.headers)).json()["items"]
     assert mine == [home, office]
     assert (await _defaults(db_session, alice)) == {AddressKind.SHIPPING: [home["id"]]}
 

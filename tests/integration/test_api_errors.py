@@ -145,7 +145,7 @@ async def test_access_log_line_carries_request_id_and_no_query_string(
 async def test_problem_catalogue_describes_every_code(client: httpx.AsyncClient) -> None:
     response = await client.get("/problems")
     assert response.status_code == 200
-    codes = {item["code"]: item for item in response.json()}
+    codes = {item["code"]: item for item in response.json()["items"]}
     for required in ("not_found", "validation_error", "internal_error", "not_ready", "conflict"):
         assert required in codes
     for error in (DomainError, Conflict):

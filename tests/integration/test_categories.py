@@ -76,7 +76,7 @@ async def test_create_a_tree(client: httpx.AsyncClient, admin: Account) -> None:
     assert child["path"] == f"{root['slug']}/{child['slug']}"
     assert child["name"] == "T-shirts"
 
-    tree = (await client.get("/categories")).json()
+    tree = (await client.get("/categories")).json()["items"]
     [node] = [n for n in tree if n["id"] == root["id"]]
     assert [c["id"] for c in node["children"]] == [child["id"]]
 

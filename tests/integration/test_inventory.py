@@ -656,7 +656,7 @@ async def test_staff_read_managers_adjust(client: httpx.AsyncClient, shop: Shop)
     red = shop.variants["MUG-RED"]
     listed = await client.get(shop.url("/inventory"), headers=shop.staff.headers)
     assert listed.status_code == 200, listed.text
-    rows = {row["sku"]: row for row in listed.json()}
+    rows = {row["sku"]: row for row in listed.json()["items"]}
     assert rows["MUG-RED"]["on_hand"] == 10
     assert rows["MUG-RED"]["available"] == 10
     assert rows["MUG-RED"]["status"] == "in_stock"
@@ -689,17 +689,18 @@ async def test_staff_read_managers_adjust(client: httpx.AsyncClient, shop: Shop)
         headers=shop.staff.headers,
     )
     assert moves.status_code == 200, moves.text
-    newest, previous = moves.json()
+    newest, previous = moves.json()["items"]
     assert (newest["on_hand_delta"], newest["reason"]) == (3, "correction")
     assert newest["actor_user_id"] == shop.owner.id
     assert (previous["on_hand_delta"], previous["note"]) == (-2, "dropped")
     assert previous["actor_user_id"] == shop.manager.id
     older = await client.get(
         shop.url("/inventory/movements"),
-        params={"variant_id": str(red), "before": previous["id"]},
+        params={"variant_id": str(red), "cursor": moves.json()["next_cursor"]},
         headers=shop.staff.headers,
     )
-    assert [m["reason"] for m in older.json()] == ["restock"]
+    assert [m["reason"] for m in older.json()["items"]] == ["restock"]
+    assert older.json()["next_cursor"] is None
 
 
 async def test_bad_adjustments_are_problems(client: httpx.AsyncClient, shop: Shop) -> None:
@@ -768,7 +769,7 @@ async def test_another_vendor_sees_nothing(
         "warehouse_not_found",
     )
     listed = await client.get(f"{theirs}/inventory", headers=stranger.headers)
-    assert listed.json() == []
+    assert listed.json() == {"items": [], "next_cursor": None}
     assert (await inventory.availability(db_session, variant_ids=[uuid.UUID(red)]))[
         uuid.UUID(red)
     ].on_hand == 10
@@ -820,7 +821,7 @@ async def test_warehouses_over_the_api(client: httpx.AsyncClient, shop: Shop) ->
     assert default.status_code == 200, default.text
     assert default.json()["is_default"] is True
     listed = await client.get(url, headers=shop.staff.headers)
-    assert [(w["code"], w["is_default"]) for w in listed.json()] == [
+    assert [(w["code"], w["is_default"]) for w in listed.json()["items"]] == [
         ("east", True),
         ("main", False),
     ]

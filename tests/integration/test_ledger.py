@@ -855,7 +855,7 @@ async def test_routes_show_the_ledger_and_payouts_and_admins_run_payouts(
                 assert body["balances"] == [
                     {"currency": "EUR", "balance": 904 + 450, "payable": 904, "frozen": 450}
                 ]
-                assert [e["kind"] for e in body["entries"]] == [
+                assert [e["kind"] for e in body["items"]] == [
                     "commission",
                     "sale",
                     "commission",
@@ -865,13 +865,14 @@ async def test_routes_show_the_ledger_and_payouts_and_admins_run_payouts(
                     f"/vendors/{north.id}/ledger?limit=3", headers=manager.headers
                 )
                 older = await http.get(
-                    f"/vendors/{north.id}/ledger?limit=3&before={page.json()['next_before']}",
+                    f"/vendors/{north.id}/ledger",
+                    params={"limit": 3, "cursor": page.json()["next_cursor"]},
                     headers=manager.headers,
                 )
-                assert [e["id"] for e in page.json()["entries"] + older.json()["entries"]] == [
-                    e["id"] for e in body["entries"]
+                assert [e["id"] for e in page.json()["items"] + older.json()["items"]] == [
+                    e["id"] for e in body["items"]
                 ]
-                assert older.json()["next_before"] is None
+                assert older.json()["next_cursor"] is None
                 # Another vendor's manager: no such vendor.
                 for path in (f"/vendors/{north.id}/ledger", f"/vendors/{north.id}/payouts"):
                     response = await http.get(path, headers=outsider.headers)

@@ -80,7 +80,7 @@ async def test_save_list_and_delete(client: httpx.AsyncClient, db_session: Async
 
     listed = await client.get("/me/payment-methods", headers=account.headers)
     assert listed.status_code == 200
-    assert {m["id"] for m in listed.json()} == {saved["id"], paypal.json()["id"]}
+    assert {m["id"] for m in listed.json()["items"]} == {saved["id"], paypal.json()["id"]}
     assert token not in listed.text
 
     deleted = await client.delete(f"/me/payment-methods/{saved['id']}", headers=account.headers)
@@ -203,10 +203,10 @@ async def test_other_users_methods_cannot_be_deleted(
     for method_id in (saved.json()["id"], str(uuid.uuid4())):
         response = await client.delete(f"/me/payment-methods/{method_id}", headers=bob.headers)
         _problem(response, 404, "not_found")
-    assert (await client.get("/me/payment-methods", headers=bob.headers)).json() == []
+    assert (await client.get("/me/payment-methods", headers=bob.headers)).json()["items"] == []
     assert await _stored(db_session, alice) == before
     listed = await client.get("/me/payment-methods", headers=alice.headers)
-    assert listed.json() == [saved.json()]
+    assert listed.json()["items"] == [saved.json()]
 
 
 @pytest.mark.parametrize(

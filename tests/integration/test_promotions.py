@@ -60,7 +60,7 @@ async def test_admin_manages_platform_promotions(
     )
 
     listed = await client.get("/admin/promotions", headers=admin.headers)
-    assert promotion["id"] in [p["id"] for p in listed.json()]
+    assert promotion["id"] in [p["id"] for p in listed.json()["items"]]
 
     changed = await client.patch(
         f"/admin/promotions/{promotion['id']}",
@@ -167,7 +167,10 @@ async def test_vendor_promotions_are_forced_to_their_vendor(
         assert response.json()["code"] == "invalid_promotion"
 
     listed = await client.get(base, headers=owner.headers)
-    assert {p["id"] for p in listed.json()} == {whole_cart.json()["id"], products.json()["id"]}
+    assert {p["id"] for p in listed.json()["items"]} == {
+        whole_cart.json()["id"],
+        products.json()["id"],
+    }
 
 
 async def test_vendors_cannot_reach_other_vendors_promotions(

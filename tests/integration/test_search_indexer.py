@@ -327,8 +327,8 @@ async def test_get_search_answers_hits_facets_and_pages(
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["total"] == 2
-    assert [hit["title"] for hit in body["hits"]] == ["Merino sock black"]
-    hit = body["hits"][0]
+    assert [hit["title"] for hit in body["items"]] == ["Merino sock black"]
+    hit = body["items"][0]
     assert hit["price_min"] == 900
     assert hit["options"] == {"colour": ["black"], "size": ["L", "M"]}
     assert body["facets"]["brands"] == [{"value": "Woolly", "count": 2}]
@@ -352,7 +352,7 @@ async def test_get_search_answers_hits_facets_and_pages(
         ],
     )
     assert following.status_code == 200, following.text
-    assert [hit["title"] for hit in following.json()["hits"]] == ["Merino sock navy"]
+    assert [hit["title"] for hit in following.json()["items"]] == ["Merino sock navy"]
     assert following.json()["facets"] is None
     assert following.json()["next_cursor"] is None
 
@@ -401,7 +401,7 @@ async def test_an_empty_index_answers_an_empty_page(api: httpx.AsyncClient) -> N
     response = await api.get("/search", params={"q": "anything"})
     assert response.status_code == 200
     body = response.json()
-    assert (body["total"], body["hits"], body["next_cursor"]) == (0, [], None)
+    assert (body["total"], body["items"], body["next_cursor"]) == (0, [], None)
     assert [bucket["count"] for bucket in body["facets"]["prices"]] == [0] * 6
 
 

@@ -131,13 +131,13 @@ async def test_manager_builds_the_tables_and_staff_reads_them(
     ):
         listed = await client.get(f"{shop.base}/{what}", headers=shop.staff.headers)
         assert listed.status_code == 200, listed.text
-        assert [row["id"] for row in listed.json()] == [expected]
+        assert [row["id"] for row in listed.json()["items"]] == [expected]
     zones = await client.get(f"{shop.base}/zones", headers=shop.staff.headers)
-    assert zones.json()[0]["countries"] == ["DE", "AT"]
+    assert zones.json()["items"][0]["countries"] == ["DE", "AT"]
     filtered = await client.get(
         f"{shop.base}/rates", params={"zone_id": str(uuid.uuid4())}, headers=shop.staff.headers
     )
-    assert filtered.json() == []
+    assert filtered.json()["items"] == []
 
     # Updates, then deletes: a zone takes its rates with it.
     headers = shop.owner.headers
@@ -154,10 +154,10 @@ async def test_manager_builds_the_tables_and_staff_reads_them(
     )
     assert patched.json()["free_over_amount"] is None
     assert (await client.delete(f"{shop.base}/zones/{zone_id}", headers=headers)).status_code == 204
-    assert (await client.get(f"{shop.base}/rates", headers=headers)).json() == []
+    assert (await client.get(f"{shop.base}/rates", headers=headers)).json()["items"] == []
     deleted = await client.delete(f"{shop.base}/methods/{method_id}", headers=headers)
     assert deleted.status_code == 204
-    assert (await client.get(f"{shop.base}/methods", headers=headers)).json() == []
+    assert (await client.get(f"{shop.base}/methods", headers=headers)).json()["items"] == []
 
 
 @pytest.mark.parametrize(
@@ -321,7 +321,7 @@ async def test_weight_bands_may_not_overlap(client: httpx.AsyncClient, shop: Sho
     )
     _problem(other_currency, 409, "overlapping_rates")
     # Updating a band into a neighbour is refused; within its own range it is fine.
-    first = (await client.get(f"{shop.base}/rates", headers=shop.owner.headers)).json()[0]
+    first = (await client.get(f"{shop.base}/rates", headers=shop.owner.headers)).json()["items"][0]
     url = f"{shop.base}/rates/{first['id']}"
     _problem(
         await client.patch(url, json={"max_weight_grams": 1001}, headers=shop.owner.headers),
@@ -428,7 +428,7 @@ async def test_another_vendors_tables_are_not_found(
     # And our vendor's path is not theirs to read.
     _problem(await client.get(f"{shop.base}/zones", headers=headers), 404, "not_found")
     # Nothing of ours changed.
-    ours = (await client.get(f"{shop.base}/rates", headers=shop.owner.headers)).json()
+    ours = (await client.get(f"{shop.base}/rates", headers=shop.owner.headers)).json()["items"]
     assert [(r["id"], r["amount"]) for r in ours] == [(rate_id, 100)]
 
 

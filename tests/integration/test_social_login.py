@@ -71,7 +71,9 @@ async def _social_login(
 
 
 async def test_providers_are_listed(api: httpx.AsyncClient) -> None:
-    assert (await api.get("/auth/oidc/providers")).json() == [{"name": "mock", "kind": "oidc"}]
+    assert (await api.get("/auth/oidc/providers")).json()["items"] == [
+        {"name": "mock", "kind": "oidc"}
+    ]
 
 
 async def test_first_social_login_creates_a_verified_account(
@@ -85,7 +87,7 @@ async def test_first_social_login_creates_a_verified_account(
     assert me["email_verified"] is True
     assert me["has_password"] is False
     identities = await api.get("/me/identities", headers=bearer(response.json()["access_token"]))
-    assert [i["provider"] for i in identities.json()] == ["mock"]
+    assert [i["provider"] for i in identities.json()["items"]] == ["mock"]
 
 
 async def test_same_identity_signs_in_to_the_same_account(
@@ -123,7 +125,7 @@ async def test_unverified_provider_email_is_refused(
     assert response.status_code == 403
     assert response.json()["code"] == "oidc_email_unverified"
     identities = await api.get("/me/identities", headers=account.headers)
-    assert identities.json() == []
+    assert identities.json()["items"] == []
 
 
 async def test_pre_registered_unverified_account_is_claimed_not_shared(
@@ -209,12 +211,12 @@ async def test_link_list_and_unlink_identities(
     assert linked.status_code == 201
     identity_id = linked.json()["id"]
     # Another user cannot see or remove it.
-    assert (await api.get("/me/identities", headers=other.headers)).json() == []
+    assert (await api.get("/me/identities", headers=other.headers)).json()["items"] == []
     stolen = await api.delete(f"/me/identities/{identity_id}", headers=other.headers)
     assert stolen.status_code == 404
     gone = await api.delete(f"/me/identities/{identity_id}", headers=account.headers)
     assert gone.status_code == 204
-    assert (await api.get("/me/identities", headers=account.headers)).json() == []
+    assert (await api.get("/me/identities", headers=account.headers)).json()["items"] == []
     missing = await api.delete(f"/me/identities/{uuid.uuid4()}", headers=account.headers)
     assert missing.status_code == 404
 
@@ -226,7 +228,7 @@ async def test_the_last_way_to_sign_in_cannot_be_unlinked(
         api, oidc_server, sub=unique("sub"), email=f"{unique()}@example.com"
     )
     headers = bearer(response.json()["access_token"])
-    [identity] = (await api.get("/me/identities", headers=headers)).json()
+    [identity] = (await api.get("/me/identities", headers=headers)).json()["items"]
     refused = await api.delete(f"/me/identities/{identity['id']}", headers=headers)
     assert refused.status_code == 409
     assert refused.json()["code"] == "last_login_method"

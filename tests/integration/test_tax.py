@@ -51,7 +51,7 @@ async def test_admin_creates_lists_updates_and_deletes(
 
     listed = await client.get("/admin/tax-rates?country=DE", headers=admin.headers)
     assert listed.status_code == 200
-    assert [(r["tax_class"], r["rate_bp"]) for r in listed.json()] == [
+    assert [(r["tax_class"], r["rate_bp"]) for r in listed.json()["items"]] == [
         ("reduced", 700),
         ("standard", 1900),
     ]
@@ -65,7 +65,7 @@ async def test_admin_creates_lists_updates_and_deletes(
     deleted = await client.delete(f"/admin/tax-rates/{rate['id']}", headers=admin.headers)
     assert deleted.status_code == 204
     listed = await client.get("/admin/tax-rates?country=DE", headers=admin.headers)
-    assert [r["tax_class"] for r in listed.json()] == ["reduced"]
+    assert [r["tax_class"] for r in listed.json()["items"]] == ["reduced"]
     missing = await client.delete(f"/admin/tax-rates/{rate['id']}", headers=admin.headers)
     _problem(missing, 404, "tax_rate_not_found")
 

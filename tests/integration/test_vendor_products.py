@@ -538,7 +538,7 @@ async def test_images(client: httpx.AsyncClient, shop: Shop) -> None:
         f"{images}/order", json={"image_ids": ids[::-1]}, headers=shop.owner.headers
     )
     assert reordered.status_code == 200, reordered.text
-    assert [(i["id"], i["position"]) for i in reordered.json()] == [
+    assert [(i["id"], i["position"]) for i in reordered.json()["items"]] == [
         (ids[2], 0),
         (ids[1], 1),
         (ids[0], 2),

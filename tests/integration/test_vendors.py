@@ -28,7 +28,7 @@ async def test_applying_makes_a_pending_vendor_owned_by_the_applicant(
     vendor = await _apply(client, owner, "Café Ünïcode & Co")
     assert vendor["status"] == "pending"
     assert vendor["slug"] == "cafe-unicode-co"
-    mine = (await client.get("/me/vendors", headers=owner.headers)).json()
+    mine = (await client.get("/me/vendors", headers=owner.headers)).json()["items"]
     assert [(v["vendor"]["id"], v["role"]) for v in mine] == [(vendor["id"], "owner")]
     warehouse = await db_session.scalar(
         select(Warehouse).where(Warehouse.vendor_id == uuid.UUID(vendor["id"]))
@@ -87,7 +87,7 @@ async def test_admin_approves_suspends_and_reinstates(
     listed = await client.get(
         "/admin/vendors", headers=admin.headers, params={"status": "suspended"}
     )
-    assert vendor_id in [v["id"] for v in listed.json()]
+    assert vendor_id in [v["id"] for v in listed.json()["items"]]
     reinstated = await client.post(f"/admin/vendors/{vendor_id}/reinstate", headers=admin.headers)
     assert reinstated.json()["status"] == "active"
     assert reinstated.json()["suspended_at"] is None
@@ -154,7 +154,9 @@ async def test_invitation_joins_staff_once_and_only_for_the_invited_address(
         json={"email": other.email, "role": "manager"},
     )
     assert cannot_invite.status_code == 403
-    staff = (await client.get(f"/vendors/{vendor_id}/staff", headers=invitee.headers)).json()
+    staff = (await client.get(f"/vendors/{vendor_id}/staff", headers=invitee.headers)).json()[
+        "items"
+    ]
     assert {(s["user_id"], s["role"]) for s in staff} == {
         (owner.id, "owner"),
         (invitee.id, "staff"),

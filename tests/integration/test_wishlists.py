@@ -97,7 +97,7 @@ async def test_wishlist_round_trip(client: httpx.AsyncClient, db_session: AsyncS
         "added_at": added.json()["added_at"],
     }
 
-    listed = (await client.get("/me/wishlists", headers=account.headers)).json()
+    listed = (await client.get("/me/wishlists", headers=account.headers)).json()["items"]
     assert [(w["name"], w["item_count"]) for w in listed] == [("Birthday", 1), ("Later", 0)]
     detail = (await client.get(f"/me/wishlists/{birthday['id']}", headers=account.headers)).json()
     assert [item["sku"] for item in detail["items"]] == ["SCARF-RED"]
@@ -130,7 +130,7 @@ async def test_wishlist_round_trip(client: httpx.AsyncClient, db_session: AsyncS
         .where(WishlistItem.wishlist_id == uuid.UUID(birthday["id"]))
     )
     assert items_left == 0
-    listed = (await client.get("/me/wishlists", headers=account.headers)).json()
+    listed = (await client.get("/me/wishlists", headers=account.headers)).json()["items"]
     assert [w["name"] for w in listed] == ["Later"]
 
 
@@ -154,7 +154,7 @@ async def test_at_most_twenty_lists(client: httpx.AsyncClient, db_session: Async
         "/me/wishlists", json={"name": "One more"}, headers=account.headers
     )
     _problem(one_more, 409, "wishlist_limit")
-    assert len((await client.get("/me/wishlists", headers=account.headers)).json()) == 20
+    assert len((await client.get("/me/wishlists", headers=account.headers)).json()["items"]) == 20
 
 
 # --- items -------------------------------------------------------------------------------
@@ -260,7 +260,7 @@ async def test_share_unshare_and_share_again(
     link = shared.json()["shared_path"]
     assert link == f"/wishlists/shared/{token}"
     assert (await client.post(share_path, headers=account.headers)).json()["share_token"] == token
-    summary = (await client.get("/me/wishlists", headers=account.headers)).json()[0]
+    summary = (await client.get("/me/wishlists", headers=account.headers)).json()["items"][0]
     assert summary["shared_path"] == link
 
     public = await client.get(link)  # no credentials
@@ -415,7 +415,7 @@ async def test_other_users_wishlists_are_not_found(
             404,
             "not_found",
         )
-    assert (await client.get("/me/wishlists", headers=intruder.headers)).json() == []
+    assert (await client.get("/me/wishlists", headers=intruder.headers)).json()["items"] == []
 
     stored = await db_session.get(Wishlist, uuid.UUID(wishlist["id"]))
     assert stored is not None
@@ -469,7 +469,8 @@ async def test_bad_names_are_problems(
     )
     _problem(renamed, 422, code)
     assert [
-        w["name"] for w in (await client.get("/me/wishlists", headers=account.headers)).json()
+        w["name"]
+        for w in (await client.get("/me/wishlists", headers=account.headers)).json()["items"]
     ] == ["Existing"]
 
 
