@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -112,6 +114,22 @@ async def _unstorable_input(request: Request, exc: Exception) -> JSONResponse:
         "Remove control characters and out-of-range numbers from the request.",
         instance=request.url.path,
     )
+
+
+@contextmanager
+def fields_named(names: Mapping[str, tuple[str, ...]]) -> Iterator[None]:
+    """Within the block, a domain error about a field of the domain's (``price_amount``) names
+    the request's path to it instead (``price.amount``), so a client shows it by the input
+    that was sent (the services count money as minor units beside a currency, the API in
+    ``Money`` objects)."""
+    try:
+        yield
+    except DomainError as error:
+        for item in error.extra.get("errors") or ():
+            loc = item.get("loc")
+            if isinstance(loc, list) and len(loc) >= 2 and loc[0] == "body" and loc[1] in names:
+                item["loc"] = ["body", *names[loc[1]], *loc[2:]]
+        raise
 
 
 def install(app: FastAPI) -> None:

@@ -18,6 +18,7 @@ from api.schemas.disputes import (
     VendorDisputePage,
     VendorDisputeRead,
 )
+from api.schemas.money import Money
 from api.schemas.pagination import PageCursor, PageLimit
 from commerce.aftersales import disputes
 from models import Dispute, DisputeStatus
@@ -116,13 +117,14 @@ async def list_vendor_disputes(
             VendorDisputeRead(
                 id=dispute.id,
                 order_id=dispute.order_id,
-                amount=dispute.amount,
-                currency=dispute.currency,
+                amount=Money.of(dispute.amount, dispute.currency),
                 status=dispute.status,
                 evidence_due_at=dispute.evidence_due_at,
                 closed_at=dispute.closed_at,
                 created_at=dispute.created_at,
-                debit=debits.get(dispute.id, {}).get(staff.vendor_id, 0),
+                debit=Money.of(
+                    debits.get(dispute.id, {}).get(staff.vendor_id, 0), dispute.currency
+                ),
             )
             for dispute in page
         ],

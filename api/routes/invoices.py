@@ -18,6 +18,7 @@ from api.schemas.invoices import (
     InvoiceRead,
     InvoiceSummaryRead,
 )
+from api.schemas.money import Money
 from api.schemas.pagination import PageCursor, PageLimit
 from commerce.finance import invoices
 from commerce.orders import orders
@@ -32,14 +33,21 @@ _PDF_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _summary(invoice: Invoice) -> InvoiceSummaryRead:
+def _fields(invoice: Invoice) -> dict[str, Any]:
     data = invoices.as_json(invoice)
+    for name in ("subtotal", "tax", "total"):
+        data[name] = Money.of(data[name], invoice.currency)
+    return data
+
+
+def _summary(invoice: Invoice) -> InvoiceSummaryRead:
+    data = _fields(invoice)
     data.pop("document")
     return InvoiceSummaryRead.model_validate(data)
 
 
 def _read(invoice: Invoice) -> InvoiceRead:
-    return InvoiceRead.model_validate(invoices.as_json(invoice))
+    return InvoiceRead.model_validate(_fields(invoice))
 
 
 async def _pdf(invoice: Invoice) -> Response:

@@ -19,6 +19,7 @@ from api.schemas.ledger import (
     PayoutRead,
     PayoutRunRead,
 )
+from api.schemas.money import Money
 from api.schemas.pagination import PageCursor, PageLimit
 from commerce.errors import DomainError
 from commerce.finance import ledger
@@ -66,13 +67,13 @@ async def vendor_ledger(
         balances=[
             CurrencyBalanceRead(
                 currency=currency,
-                balance=balances.get(currency, 0),
-                payable=payable.get(currency, 0),
-                frozen=frozen.get(currency, 0),
+                balance=Money.of(balances.get(currency, 0), currency),
+                payable=Money.of(payable.get(currency, 0), currency),
+                frozen=Money.of(frozen.get(currency, 0), currency),
             )
             for currency in sorted(balances.keys() | payable.keys() | frozen.keys())
         ],
-        items=[LedgerEntryRead.model_validate(entry) for entry in page],
+        items=[LedgerEntryRead.from_domain(entry) for entry in page],
         next_cursor=(
             pagination.encode_cursor("ledger", page[-1].id) if len(found) > limit else None
         ),
@@ -95,7 +96,7 @@ async def vendor_payouts(
     )
     page = found[:limit]
     return PayoutPage(
-        items=[PayoutRead.model_validate(payout) for payout in page],
+        items=[PayoutRead.from_domain(payout) for payout in page],
         next_cursor=ledger.encode_payout_cursor(page[-1]) if len(found) > limit else None,
     )
 
@@ -162,5 +163,9 @@ async def run_payouts_now(
         finished=True,
         payouts=outcome.payouts,
         paid=outcome.paid,
-        amounts=outcome.amounts,
+        amounts=(
+            [Money.of(amount, currency) for currency, amount in sorted(outcome.amounts.items())]
+            if outcome.amounts is not None
+            else None
+        ),
     )

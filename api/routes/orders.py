@@ -17,6 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.access import CurrentUser, OperationsUser
 from api.deps import PaymentProvidersDep, SessionDep, TemporalDep
+from api.schemas.money import Money
 from api.schemas.orders import (
     CheckoutRead,
     OrderCancel,
@@ -83,7 +84,7 @@ async def list_orders(
             OrderSummaryRead(
                 id=order.id,
                 status=order.status.value,
-                grand_total=order.grand_total,
+                grand_total=Money.of(order.grand_total, order.currency),
                 currency=order.currency,
                 items=counts.get(order.id, 0),
                 placed_at=order.created_at,

@@ -11,9 +11,17 @@ from fastapi import APIRouter, Query
 
 from api.access import AdminUser, VendorManager
 from api.deps import SessionDep
+from api.errors import fields_named
 from api.schemas.pagination import PageCursor, PageLimit
 from api.schemas.promotions import PromotionCreate, PromotionPage, PromotionRead, PromotionUpdate
 from commerce.checkout import promotions
+
+#: The domain's names of a promotion's money, and where they are in a request.
+PROMOTION_FIELDS = {
+    "value": ("amount_off", "amount"),
+    "currency": ("amount_off", "currency"),
+    "min_subtotal": ("min_subtotal", "amount"),
+}
 
 router = APIRouter(tags=["promotions"])
 
@@ -51,7 +59,9 @@ async def admin_create_promotion(
     body: PromotionCreate, _: AdminUser, session: SessionDep
 ) -> PromotionRead:
     """A platform promotion (funded by the platform, any scope)."""
-    promotion = await promotions.create_promotion(session, vendor_id=None, values=body.model_dump())
+    values = body.values()
+    with fields_named(PROMOTION_FIELDS):
+        promotion = await promotions.create_promotion(session, vendor_id=None, values=values)
     return PromotionRead.from_domain(promotion)
 
 
@@ -67,9 +77,12 @@ async def admin_read_promotion(
 async def admin_update_promotion(
     promotion_id: uuid.UUID, body: PromotionUpdate, _: AdminUser, session: SessionDep
 ) -> PromotionRead:
-    promotion = await promotions.update_promotion(
-        session, promotion_id=promotion_id, changes=body.changes()
-    )
+    current = await promotions.get_promotion(session, promotion_id=promotion_id)
+    changes = body.changes(current)
+    with fields_named(PROMOTION_FIELDS):
+        promotion = await promotions.update_promotion(
+            session, promotion_id=promotion_id, changes=changes
+        )
     return PromotionRead.from_domain(promotion)
 
 
@@ -106,9 +119,11 @@ async def create_vendor_promotion(
     body: PromotionCreate, member: VendorManager, session: SessionDep
 ) -> PromotionRead:
     """A promotion funded by the vendor, on its own products or the whole of its range."""
-    promotion = await promotions.create_promotion(
-        session, vendor_id=member.vendor_id, values=body.model_dump()
-    )
+    values = body.values()
+    with fields_named(PROMOTION_FIELDS):
+        promotion = await promotions.create_promotion(
+            session, vendor_id=member.vendor_id, values=values
+        )
     return PromotionRead.from_domain(promotion)
 
 
@@ -126,9 +141,14 @@ async def read_vendor_promotion(
 async def update_vendor_promotion(
     promotion_id: uuid.UUID, body: PromotionUpdate, member: VendorManager, session: SessionDep
 ) -> PromotionRead:
-    promotion = await promotions.update_promotion(
-        session, promotion_id=promotion_id, vendor_id=member.vendor_id, changes=body.changes()
+    current = await promotions.get_promotion(
+        session, promotion_id=promotion_id, vendor_id=member.vendor_id
     )
+    changes = body.changes(current)
+    with fields_named(PROMOTION_FIELDS):
+        promotion = await promotions.update_promotion(
+            session, promotion_id=promotion_id, vendor_id=member.vendor_id, changes=changes
+        )
     return PromotionRead.from_domain(promotion)
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header
 
 from api.access import AdminUser, CurrentUser, OperationsUser
 from api.deps import NowDep, SessionDep, SettingsDep, TemporalDep
+from api.schemas.money import Money
 from api.schemas.refunds import (
     AdminRefundRead,
     RefundCreate,
@@ -45,7 +46,8 @@ async def create_goodwill_refund(
         source=RefundSource.GOODWILL,
         reason=body.reason,
         lines=[(line.order_line_id, line.quantity) for line in body.lines],
-        amount=body.amount,
+        amount=body.amount.amount if body.amount else None,
+        currency=body.amount.currency if body.amount else None,
         restock=body.restock,
         requested_by=principal.user_id,
         request_key=f"goodwill:{order_id}:{idempotency_key}" if idempotency_key else None,
@@ -75,8 +77,7 @@ async def list_order_refunds(
     return RefundList(
         next_cursor=None,
         items=[RefundRead.build(refund, lines[refund.id]) for refund in found],
-        remaining=await refunds.remaining(session, order_id=order.id),
-        currency=order.currency,
+        remaining=Money.of(await refunds.remaining(session, order_id=order.id), order.currency),
     )
 
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from api.access import VendorManager, VendorStaff
 from api.deps import SessionDep
+from api.errors import fields_named
 from api.schemas.tax_shipping import (
     ShippingMethodCreate,
     ShippingMethodList,
@@ -27,6 +28,13 @@ from api.schemas.tax_shipping import (
     ShippingZoneUpdate,
 )
 from commerce.fulfilment import shipping
+
+#: The domain's names of a rate's money, and where they are in a request.
+RATE_FIELDS = {
+    "amount": ("price", "amount"),
+    "currency": ("price", "currency"),
+    "free_over_amount": ("free_over", "amount"),
+}
 
 router = APIRouter(tags=["shipping"])
 
@@ -142,17 +150,19 @@ async def create_rate(
 ) -> ShippingRateRead:
     """Weight bands are half-open (min included, max excluded) and may not overlap within a
     method and zone (409 ``overlapping_rates``)."""
-    rate = await shipping.create_rate(
-        session,
-        vendor_id=member.vendor_id,
-        method_id=body.method_id,
-        zone_id=body.zone_id,
-        min_weight_grams=body.min_weight_grams,
-        max_weight_grams=body.max_weight_grams,
-        amount=body.amount,
-        currency=body.currency,
-        free_over_amount=body.free_over_amount,
-    )
+    with fields_named(RATE_FIELDS):
+        rate = await shipping.create_rate(
+            session,
+            vendor_id=member.vendor_id,
+            method_id=body.method_id,
+            zone_id=body.zone_id,
+            min_weight_grams=body.min_weight_grams,
+            max_weight_grams=body.max_weight_grams,
+            amount=body.price.amount,
+            currency=body.price.currency,
+            free_over_amount=body.free_over.amount if body.free_over else None,
+            free_over_currency=body.free_over.currency if body.free_over else None,
+        )
     return ShippingRateRead.from_domain(rate)
 
 
@@ -160,12 +170,10 @@ async def create_rate(
 async def update_rate(
     rate_id: uuid.UUID, body: ShippingRateUpdate, member: VendorManager, session: SessionDep
 ) -> ShippingRateRead:
-    rate = await shipping.update_rate(
-        session,
-        vendor_id=member.vendor_id,
-        rate_id=rate_id,
-        changes=body.model_dump(exclude_unset=True),
-    )
+    with fields_named(RATE_FIELDS):
+        rate = await shipping.update_rate(
+            session, vendor_id=member.vendor_id, rate_id=rate_id, changes=body.changes()
+        )
     return ShippingRateRead.from_domain(rate)
 
 

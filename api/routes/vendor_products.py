@@ -13,6 +13,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from api.access import VendorManager, VendorStaff
 from api.deps import NowDep, SessionDep, read_body
+from api.errors import fields_named
 from api.schemas.catalog_admin import (
     ImageCreate,
     ImageList,
@@ -32,6 +33,13 @@ from api.schemas.catalog_admin import (
 from api.schemas.pagination import PageCursor, PageLimit
 from commerce.catalog import bulk, products
 from models import ProductStatus
+
+#: The domain's names of a variant's money, and where they are in a request.
+VARIANT_FIELDS = {
+    "price_amount": ("price", "amount"),
+    "currency": ("price", "currency"),
+    "compare_at_amount": ("compare_at", "amount"),
+}
 
 router = APIRouter(tags=["vendor catalog"])
 
@@ -210,9 +218,10 @@ async def add_variant(
     product_id: uuid.UUID, body: VariantCreate, vendor: VendorManager, session: SessionDep
 ) -> VariantRead:
     """Stock starts at zero in the default warehouse; set it through the inventory routes."""
-    variant = await products.add_variant(
-        session, vendor_id=vendor.vendor_id, product_id=product_id, **body.model_dump()
-    )
+    with fields_named(VARIANT_FIELDS):
+        variant = await products.add_variant(
+            session, vendor_id=vendor.vendor_id, product_id=product_id, **body.fields()
+        )
     return VariantRead.from_domain(variant)
 
 
@@ -224,13 +233,14 @@ async def update_variant(
     vendor: VendorManager,
     session: SessionDep,
 ) -> VariantRead:
-    variant = await products.update_variant(
-        session,
-        vendor_id=vendor.vendor_id,
-        product_id=product_id,
-        variant_id=variant_id,
-        changes=body.model_dump(exclude_unset=True),
-    )
+    with fields_named(VARIANT_FIELDS):
+        variant = await products.update_variant(
+            session,
+            vendor_id=vendor.vendor_id,
+            product_id=product_id,
+            variant_id=variant_id,
+            changes=body.changes(),
+        )
     return VariantRead.from_domain(variant)
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas.money import Money
 from commerce.accounts.address_rules import AddressInput
 from commerce.catalog.inventory import StockStatus
 from commerce.checkout.carts import (
@@ -87,12 +88,11 @@ class CartLineRead(BaseModel):
     title: str
     sku: str
     options: dict[str, str]
-    currency: str
-    unit_price: int = Field(description="Current price, minor units")
-    unit_price_seen: int = Field(description="The price when the line was added")
+    unit_price: Money = Field(description="The current price")
+    unit_price_seen: Money = Field(description="The price when the line was added")
     price_changed: bool
     quantity: int
-    subtotal: int = Field(description="quantity * unit_price, minor units")
+    subtotal: Money = Field(description="quantity * unit_price")
     available: int
     stock_status: StockStatus
     problems: list[LineProblemRead]
@@ -106,12 +106,11 @@ class CartLineRead(BaseModel):
             title=line.title,
             sku=line.sku,
             options=line.options,
-            currency=line.currency,
-            unit_price=line.unit_price,
-            unit_price_seen=line.unit_price_seen,
+            unit_price=Money.of(line.unit_price, line.currency),
+            unit_price_seen=Money.of(line.unit_price_seen, line.currency),
             price_changed=line.price_changed,
             quantity=line.quantity,
-            subtotal=line.subtotal,
+            subtotal=Money.of(line.subtotal, line.currency),
             available=line.available,
             stock_status=line.stock_status.value,
             problems=[LineProblemRead(code=p.code, available=p.available) for p in line.problems],
@@ -123,17 +122,17 @@ class VendorLinesRead(BaseModel):
     vendor_slug: str
     vendor_name: str
     shipping_method: str | None
-    subtotal: int
+    subtotal: Money
     lines: list[CartLineRead]
 
     @classmethod
-    def from_domain(cls, group: VendorLines) -> VendorLinesRead:
+    def from_domain(cls, group: VendorLines, currency: str) -> VendorLinesRead:
         return cls(
             vendor_id=group.vendor_id,
             vendor_slug=group.vendor_slug,
             vendor_name=group.vendor_name,
             shipping_method=group.shipping_method,
-            subtotal=group.subtotal,
+            subtotal=Money.of(group.subtotal, currency),
             lines=[CartLineRead.from_domain(line) for line in group.lines],
         )
 
@@ -144,7 +143,9 @@ class CartRead(BaseModel):
     currency: str | None
     vendors: list[VendorLinesRead]
     item_count: int
-    subtotal: int = Field(description="Sum of line subtotals before discounts, shipping, tax")
+    subtotal: Money | None = Field(
+        description="Sum of line subtotals before discounts, shipping, tax; null while empty"
+    )
     has_problems: bool
     coupon_codes: list[str]
     shipping_address: dict[str, Any] | None
@@ -157,9 +158,12 @@ class CartRead(BaseModel):
             id=view.id,
             is_guest=view.is_guest,
             currency=view.currency,
-            vendors=[VendorLinesRead.from_domain(group) for group in view.vendors],
+            vendors=[
+                VendorLinesRead.from_domain(group, view.currency or group.lines[0].currency)
+                for group in view.vendors
+            ],
             item_count=view.item_count,
-            subtotal=view.subtotal,
+            subtotal=Money.of(view.subtotal, view.currency) if view.currency else None,
             has_problems=view.has_problems,
             coupon_codes=list(view.coupon_codes),
             shipping_address=view.shipping_address,

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api.schemas.money import Money, money_or_none
 from api.schemas.pagination import Page
 from commerce.catalog.bulk import ImportReport, RowResult, RowStatus
 from commerce.catalog.products import ProductPage
@@ -69,10 +70,9 @@ class StatusChange(BaseModel):
 class VariantCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     sku: str = Field(max_length=_TEXT, description="Unique among the vendor's variants")
-    price_amount: int = Field(description="In minor units of the currency (cents)")
-    currency: str = Field(max_length=_TEXT, description="ISO 4217; one per product")
-    compare_at_amount: int | None = Field(
-        default=None, description="The 'was' price, above price_amount"
+    price: Money = Field(description="One currency for all the product's variants")
+    compare_at: Money | None = Field(
+        default=None, description="The 'was' price: above `price`, in its currency"
     )
     options: dict[str, str] = Field(
         default_factory=dict, max_length=_MANY, description='e.g. {"size": "M"}'
@@ -84,15 +84,28 @@ class VariantCreate(BaseModel):
     height_mm: int | None = None
     is_active: bool = True
 
+    @model_validator(mode="after")
+    def _one_currency(self) -> VariantCreate:
+        if self.compare_at is not None and self.compare_at.currency != self.price.currency:
+            raise ValueError("compare_at must be in the price's currency")
+        return self
+
+    def fields(self) -> dict[str, Any]:
+        """The domain's variant fields."""
+        fields = self.model_dump(exclude={"price", "compare_at"})
+        fields["price_amount"] = self.price.amount
+        fields["currency"] = self.price.currency
+        fields["compare_at_amount"] = self.compare_at.amount if self.compare_at else None
+        return fields
+
 
 class VariantUpdate(BaseModel):
     """Only the fields sent change; is_active=false stops selling the variant."""
 
     model_config = ConfigDict(extra="forbid")
     sku: str | None = Field(default=None, max_length=_TEXT)
-    price_amount: int | None = None
-    currency: str | None = Field(default=None, max_length=_TEXT)
-    compare_at_amount: int | None = None
+    price: Money | None = None
+    compare_at: Money | None = Field(default=None, description="null removes it")
     options: dict[str, str] | None = Field(default=None, max_length=_MANY)
     weight_grams: int | None = None
     barcode: str | None = Field(default=None, max_length=_TEXT)
@@ -100,6 +113,19 @@ class VariantUpdate(BaseModel):
     width_mm: int | None = None
     height_mm: int | None = None
     is_active: bool | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """The domain's variant fields for what was sent."""
+        sent = self.model_fields_set
+        changes = self.model_dump(include=sent - {"price", "compare_at"})
+        if "price" in sent:
+            changes["price_amount"] = self.price.amount if self.price else None
+            changes["currency"] = self.price.currency if self.price else None
+        if "compare_at" in sent:
+            changes["compare_at_amount"] = self.compare_at.amount if self.compare_at else None
+            if self.compare_at is not None:
+                changes["compare_at_currency"] = self.compare_at.currency
+        return changes
 
 
 class ImageCreate(BaseModel):
@@ -131,9 +157,8 @@ class VariantRead(BaseModel):
     product_id: uuid.UUID
     sku: str
     options: dict[str, str]
-    price_amount: int
-    currency: str
-    compare_at_amount: int | None
+    price: Money
+    compare_at: Money | None
     weight_grams: int | None
     barcode: str | None
     length_mm: int | None
@@ -150,9 +175,8 @@ class VariantRead(BaseModel):
             product_id=variant.product_id,
             sku=variant.sku,
             options=variant.options,
-            price_amount=variant.price_amount,
-            currency=variant.currency,
-            compare_at_amount=variant.compare_at_amount,
+            price=Money.of(variant.price_amount, variant.currency),
+            compare_at=money_or_none(variant.compare_at_amount, variant.currency),
             weight_grams=variant.weight_grams,
             barcode=variant.barcode,
             length_mm=variant.length_mm,

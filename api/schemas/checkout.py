@@ -7,7 +7,8 @@ from datetime import date
 
 from pydantic import BaseModel, Field
 
-from commerce.checkout.checkout_summary import CheckoutSummary
+from api.schemas.money import Money
+from commerce.checkout.checkout_summary import CheckoutSummary, ShippingOption, SummaryLine
 
 
 class SummaryProblemRead(BaseModel):
@@ -24,22 +25,51 @@ class SummaryLineRead(BaseModel):
     sku: str
     options: dict[str, str]
     quantity: int
-    unit_price: int
-    subtotal: int
-    discount: int
-    tax: int
-    tax_rate_bp: int
-    total: int
+    unit_price: Money
+    subtotal: Money
+    discount: Money
+    tax: Money
+    tax_rate_bp: int = Field(description="The tax rate in basis points (1900 = 19%)")
+    total: Money
     problems: list[str]
+
+    @classmethod
+    def build(cls, line: SummaryLine, currency: str) -> SummaryLineRead:
+        return cls(
+            variant_id=line.variant_id,
+            product_slug=line.product_slug,
+            title=line.title,
+            sku=line.sku,
+            options=line.options,
+            quantity=line.quantity,
+            unit_price=Money.of(line.unit_price, currency),
+            subtotal=Money.of(line.subtotal, currency),
+            discount=Money.of(line.discount, currency),
+            tax=Money.of(line.tax, currency),
+            tax_rate_bp=line.tax_rate_bp,
+            total=Money.of(line.total, currency),
+            problems=list(line.problems),
+        )
 
 
 class ShippingOptionRead(BaseModel):
     method_code: str
     name: str
-    amount: int
+    amount: Money
     free: bool
     estimated_delivery_earliest: date
     estimated_delivery_latest: date
+
+    @classmethod
+    def build(cls, option: ShippingOption, currency: str) -> ShippingOptionRead:
+        return cls(
+            method_code=option.method_code,
+            name=option.name,
+            amount=Money.of(option.amount, currency),
+            free=option.free,
+            estimated_delivery_earliest=option.estimated_delivery_earliest,
+            estimated_delivery_latest=option.estimated_delivery_latest,
+        )
 
 
 class VendorSummaryRead(BaseModel):
@@ -48,32 +78,33 @@ class VendorSummaryRead(BaseModel):
     lines: list[SummaryLineRead]
     shipping: ShippingOptionRead | None = Field(description="The chosen (or cheapest) method")
     shipping_options: list[ShippingOptionRead]
-    items_subtotal: int
-    discount: int
-    shipping_amount: int
-    tax: int
-    total: int
+    items_subtotal: Money
+    discount: Money
+    shipping_amount: Money
+    tax: Money
+    total: Money
 
 
 class AppliedPromotionRead(BaseModel):
     promotion_id: str
     label: str
     kind: str
-    amount: int = Field(description="What it took off, in minor units")
+    amount: Money = Field(description="What it took off")
 
 
 class CheckoutSummaryRead(BaseModel):
-    """All amounts are integer minor units of `currency`."""
+    """What paying now would cost. Amounts are null only while the cart is empty (it has no
+    currency yet)."""
 
     currency: str | None
     prices_include_tax: bool
     vendors: list[VendorSummaryRead]
     promotions: list[AppliedPromotionRead]
-    items_subtotal: int
-    discount_total: int
-    shipping_total: int
-    tax_total: int
-    grand_total: int
+    items_subtotal: Money | None
+    discount_total: Money | None
+    shipping_total: Money | None
+    tax_total: Money | None
+    grand_total: Money | None
     estimated_delivery_earliest: date | None
     estimated_delivery_latest: date | None
     problems: list[SummaryProblemRead]
@@ -81,6 +112,28 @@ class CheckoutSummaryRead(BaseModel):
 
     @classmethod
     def from_domain(cls, summary: CheckoutSummary) -> CheckoutSummaryRead:
+        if summary.currency is None:
+            # An empty cart: nothing to price yet, no vendors, no promotions.
+            return cls(
+                currency=None,
+                prices_include_tax=summary.prices_include_tax,
+                vendors=[],
+                promotions=[],
+                items_subtotal=None,
+                discount_total=None,
+                shipping_total=None,
+                tax_total=None,
+                grand_total=None,
+                estimated_delivery_earliest=summary.estimated_delivery_earliest,
+                estimated_delivery_latest=summary.estimated_delivery_latest,
+                problems=[SummaryProblemRead(**vars(p)) for p in summary.problems],
+                can_check_out=summary.can_check_out,
+            )
+        currency = summary.currency
+
+        def of(amount: int) -> Money:
+            return Money.of(amount, currency)
+
         return cls(
             currency=summary.currency,
             prices_include_tax=summary.prices_include_tax,
@@ -88,30 +141,32 @@ class CheckoutSummaryRead(BaseModel):
                 VendorSummaryRead(
                     vendor_id=vendor.vendor_id,
                     vendor_name=vendor.vendor_name,
-                    lines=[
-                        SummaryLineRead(**vars(line) | {"problems": list(line.problems)})
-                        for line in vendor.lines
-                    ],
-                    shipping=ShippingOptionRead(**vars(vendor.shipping))
+                    lines=[SummaryLineRead.build(line, currency) for line in vendor.lines],
+                    shipping=ShippingOptionRead.build(vendor.shipping, currency)
                     if vendor.shipping
                     else None,
                     shipping_options=[
-                        ShippingOptionRead(**vars(o)) for o in vendor.shipping_options
+                        ShippingOptionRead.build(o, currency) for o in vendor.shipping_options
                     ],
-                    items_subtotal=vendor.items_subtotal,
-                    discount=vendor.discount,
-                    shipping_amount=vendor.shipping_amount,
-                    tax=vendor.tax,
-                    total=vendor.total,
+                    items_subtotal=of(vendor.items_subtotal),
+                    discount=of(vendor.discount),
+                    shipping_amount=of(vendor.shipping_amount),
+                    tax=of(vendor.tax),
+                    total=of(vendor.total),
                 )
                 for vendor in summary.vendors
             ],
-            promotions=[AppliedPromotionRead(**vars(p)) for p in summary.promotions],
-            items_subtotal=summary.items_subtotal,
-            discount_total=summary.discount_total,
-            shipping_total=summary.shipping_total,
-            tax_total=summary.tax_total,
-            grand_total=summary.grand_total,
+            promotions=[
+                AppliedPromotionRead(
+                    promotion_id=p.promotion_id, label=p.label, kind=p.kind, amount=of(p.amount)
+                )
+                for p in summary.promotions
+            ],
+            items_subtotal=of(summary.items_subtotal),
+            discount_total=of(summary.discount_total),
+            shipping_total=of(summary.shipping_total),
+            tax_total=of(summary.tax_total),
+            grand_total=of(summary.grand_total),
             estimated_delivery_earliest=summary.estimated_delivery_earliest,
             estimated_delivery_latest=summary.estimated_delivery_latest,
             problems=[SummaryProblemRead(**vars(p)) for p in summary.problems],

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas.money import Money
 from api.schemas.pagination import Page
 from models import Dispute, DisputeStatus
 
@@ -19,7 +20,7 @@ class DisputeOutcomeCreate(BaseModel):
 
 class VendorDebitRead(BaseModel):
     vendor_id: uuid.UUID
-    amount: int = Field(description="The DISPUTE ledger entry: negative, in minor units")
+    amount: Money = Field(description="The DISPUTE ledger entry: negative")
 
 
 class DisputeRead(BaseModel):
@@ -28,8 +29,7 @@ class DisputeRead(BaseModel):
     payment_id: uuid.UUID
     provider: str
     provider_dispute_id: str
-    amount: int = Field(description="Disputed, in minor units of currency")
-    currency: str
+    amount: Money = Field(description="Disputed")
     reason: str | None
     status: DisputeStatus = Field(description="open: the order's payouts are frozen")
     evidence_due_at: datetime
@@ -45,15 +45,14 @@ class DisputeRead(BaseModel):
             payment_id=dispute.payment_id,
             provider=dispute.provider,
             provider_dispute_id=dispute.provider_dispute_id,
-            amount=dispute.amount,
-            currency=dispute.currency,
+            amount=Money.of(dispute.amount, dispute.currency),
             reason=dispute.reason,
             status=dispute.status,
             evidence_due_at=dispute.evidence_due_at,
             closed_at=dispute.closed_at,
             created_at=dispute.created_at,
             debits=[
-                VendorDebitRead(vendor_id=vendor_id, amount=amount)
+                VendorDebitRead(vendor_id=vendor_id, amount=Money.of(amount, dispute.currency))
                 for vendor_id, amount in sorted(debits.items(), key=lambda item: str(item[0]))
             ],
         )
@@ -68,13 +67,12 @@ class VendorDisputeRead(BaseModel):
 
     id: uuid.UUID
     order_id: uuid.UUID
-    amount: int = Field(description="Disputed over the whole order, in minor units")
-    currency: str
+    amount: Money = Field(description="Disputed, over the whole order")
     status: DisputeStatus = Field(description="open: this order's earnings are on hold")
     evidence_due_at: datetime
     closed_at: datetime | None
     created_at: datetime
-    debit: int = Field(description="What the dispute took from this vendor (0 unless lost)")
+    debit: Money = Field(description="What the dispute took from this vendor (0 unless lost)")
 
 
 class VendorDisputePage(Page[VendorDisputeRead]):

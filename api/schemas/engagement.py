@@ -11,6 +11,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas.money import Money
 from api.schemas.pagination import Page
 from commerce.engagement.reviews import (
     MAX_BODY_LENGTH,
@@ -181,8 +182,7 @@ class WishlistItemRead(BaseModel):
     product_slug: str
     sku: str
     options: dict[str, str]
-    price_amount: int = Field(description="Minor units of `currency`")
-    currency: str
+    price: Money = Field(description="The variant's price now")
     availability: WishlistAvailability
     added_at: datetime
 
@@ -195,8 +195,7 @@ class WishlistItemRead(BaseModel):
             product_slug=entry.product_slug,
             sku=entry.sku,
             options=entry.options,
-            price_amount=entry.price_amount,
-            currency=entry.currency,
+            price=Money.of(entry.price_amount, entry.currency),
             availability=entry.availability,
             added_at=entry.added_at,
         )

@@ -8,12 +8,13 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from api.schemas.money import Money
 from api.schemas.pagination import Page
 
 
 class InvoiceSummaryRead(BaseModel):
-    """An invoice (kind ``invoice``) or credit note (``credit_note``): amounts in minor units
-    of ``currency``; a credit note's are what is credited, positive."""
+    """An invoice (kind ``invoice``) or credit note (``credit_note``); a credit note's amounts
+    are what is credited, positive."""
 
     id: uuid.UUID
     kind: str = Field(description="`invoice` or `credit_note`")
@@ -23,9 +24,9 @@ class InvoiceSummaryRead(BaseModel):
     order_id: uuid.UUID
     refund_id: uuid.UUID | None
     currency: str
-    subtotal: int
-    tax: int
-    total: int
+    subtotal: Money
+    tax: Money
+    total: Money
     issued_at: datetime
 
 
@@ -33,7 +34,9 @@ class InvoiceRead(InvoiceSummaryRead):
     document: dict[str, Any] = Field(
         description="The document as issued: seller, buyer, lines, shipping, totals "
         "(lines' net + shipping = subtotal; total = subtotal + tax, or subtotal when prices "
-        "include tax); a credit note's refunded lines, adjustment and the invoice it corrects"
+        "include tax); a credit note's refunded lines, adjustment and the invoice it corrects. "
+        "The document is kept exactly as it was issued: its amounts are integers in minor units "
+        "of `currency`"
     )
 
 

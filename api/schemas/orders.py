@@ -8,9 +8,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from api.schemas.money import Money
 from api.schemas.pagination import Page
 from commerce.orders.orders import OrderDetail
-from models import Order
+from models import Order, OrderDiscount, OrderLine, OrderVendorPart
 from workflows.contracts.orders import OrderStatus, OrderStatusView, PaymentStatus
 
 
@@ -59,7 +60,7 @@ class CheckoutRead(BaseModel):
         description="The order's status; `compensating` while a cancelled or failed order is "
         "being undone"
     )
-    grand_total: int
+    grand_total: Money
     currency: str
     payment: PaymentStateRead | None
     attempts_left: int | None = None
@@ -90,7 +91,7 @@ class CheckoutRead(BaseModel):
             order_id=order.id,
             # The workflow's live status is fresher than the row while it runs.
             status=live.status if live is not None else order.status.value,
-            grand_total=order.grand_total,
+            grand_total=Money.of(order.grand_total, order.currency),
             currency=order.currency,
             payment=payment,
             attempts_left=live.attempts_left if live is not None else None,
@@ -112,42 +113,84 @@ class OrderLineRead(BaseModel):
     title: str
     options: dict[str, str]
     quantity: int
-    unit_price: int
-    subtotal: int
-    discount: int
-    tax: int
-    tax_rate_bp: int
-    total: int
+    unit_price: Money
+    subtotal: Money
+    discount: Money
+    tax: Money
+    tax_rate_bp: int = Field(description="The tax rate in basis points (1900 = 19%)")
+    total: Money
+
+    @classmethod
+    def build(cls, line: OrderLine, currency: str) -> OrderLineRead:
+        return cls(
+            id=line.id,
+            vendor_id=line.vendor_id,
+            product_id=line.product_id,
+            variant_id=line.variant_id,
+            sku=line.sku,
+            title=line.title,
+            options=line.options,
+            quantity=line.quantity,
+            unit_price=Money.of(line.unit_price, currency),
+            subtotal=Money.of(line.subtotal, currency),
+            discount=Money.of(line.discount, currency),
+            tax=Money.of(line.tax, currency),
+            tax_rate_bp=line.tax_rate_bp,
+            total=Money.of(line.total, currency),
+        )
 
 
 class OrderVendorPartRead(BaseModel):
     vendor_id: uuid.UUID
     shipping_method_code: str
     shipping_method_name: str
-    shipping_amount: int
-    items_subtotal: int
-    discount: int
-    tax: int
-    total: int
+    shipping_amount: Money
+    items_subtotal: Money
+    discount: Money
+    tax: Money
+    total: Money
     estimated_delivery_earliest: date | None
     estimated_delivery_latest: date | None
+
+    @classmethod
+    def build(cls, part: OrderVendorPart, currency: str) -> OrderVendorPartRead:
+        return cls(
+            vendor_id=part.vendor_id,
+            shipping_method_code=part.shipping_method_code,
+            shipping_method_name=part.shipping_method_name,
+            shipping_amount=Money.of(part.shipping_amount, currency),
+            items_subtotal=Money.of(part.items_subtotal, currency),
+            discount=Money.of(part.discount, currency),
+            tax=Money.of(part.tax, currency),
+            total=Money.of(part.total, currency),
+            estimated_delivery_earliest=part.estimated_delivery_earliest,
+            estimated_delivery_latest=part.estimated_delivery_latest,
+        )
 
 
 class OrderDiscountRead(BaseModel):
     promotion_id: uuid.UUID
     label: str
     kind: str
-    amount: int
+    amount: Money
+
+    @classmethod
+    def build(cls, discount: OrderDiscount, currency: str) -> OrderDiscountRead:
+        return cls(
+            promotion_id=discount.promotion_id,
+            label=discount.label,
+            kind=discount.kind,
+            amount=Money.of(discount.amount, currency),
+        )
 
 
 class PaymentRead(BaseModel):
     attempt: int
     provider: str
     status: PaymentStatus
-    amount: int
-    currency: str
-    captured_amount: int
-    refunded_amount: int
+    amount: Money
+    captured_amount: Money
+    refunded_amount: Money
     decline_code: str | None
 
 
@@ -163,11 +206,11 @@ class OrderRead(BaseModel):
     status: OrderStatus
     currency: str
     prices_include_tax: bool
-    items_subtotal: int
-    discount_total: int
-    shipping_total: int
-    tax_total: int
-    grand_total: int
+    items_subtotal: Money
+    discount_total: Money
+    shipping_total: Money
+    tax_total: Money
+    grand_total: Money
     shipping_address: dict[str, Any]
     payment_provider: str
     placed_at: datetime
@@ -188,35 +231,28 @@ class OrderRead(BaseModel):
             status=order.status.value,
             currency=order.currency,
             prices_include_tax=order.prices_include_tax,
-            items_subtotal=order.items_subtotal,
-            discount_total=order.discount_total,
-            shipping_total=order.shipping_total,
-            tax_total=order.tax_total,
-            grand_total=order.grand_total,
+            items_subtotal=Money.of(order.items_subtotal, order.currency),
+            discount_total=Money.of(order.discount_total, order.currency),
+            shipping_total=Money.of(order.shipping_total, order.currency),
+            tax_total=Money.of(order.tax_total, order.currency),
+            grand_total=Money.of(order.grand_total, order.currency),
             shipping_address=order.shipping_address,
             payment_provider=order.payment_provider,
             placed_at=order.created_at,
             confirmed_at=order.confirmed_at,
             cancelled_at=order.cancelled_at,
             cancel_reason=order.cancel_reason,
-            vendors=[
-                OrderVendorPartRead.model_validate(p, from_attributes=True) for p in detail.parts
-            ],
-            lines=[
-                OrderLineRead.model_validate(line, from_attributes=True) for line in detail.lines
-            ],
-            discounts=[
-                OrderDiscountRead.model_validate(d, from_attributes=True) for d in detail.discounts
-            ],
+            vendors=[OrderVendorPartRead.build(p, order.currency) for p in detail.parts],
+            lines=[OrderLineRead.build(line, order.currency) for line in detail.lines],
+            discounts=[OrderDiscountRead.build(d, order.currency) for d in detail.discounts],
             payments=[
                 PaymentRead(
                     attempt=p.attempt,
                     provider=p.provider,
                     status=p.status.value,
-                    amount=p.amount,
-                    currency=p.currency,
-                    captured_amount=p.captured_amount,
-                    refunded_amount=p.refunded_amount,
+                    amount=Money.of(p.amount, p.currency),
+                    captured_amount=Money.of(p.captured_amount, p.currency),
+                    refunded_amount=Money.of(p.refunded_amount, p.currency),
                     decline_code=p.decline_code,
                 )
                 for p in detail.payments
@@ -231,7 +267,7 @@ class OrderRead(BaseModel):
 class OrderSummaryRead(BaseModel):
     id: uuid.UUID
     status: OrderStatus
-    grand_total: int
+    grand_total: Money
     currency: str
     items: int
     placed_at: datetime

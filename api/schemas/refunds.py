@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from api.schemas.money import Money
 from api.schemas.pagination import Page
 from commerce.aftersales import refunds
 from models import Refund, RefundLine
@@ -20,26 +21,26 @@ class RefundLineCreate(BaseModel):
 
 class RefundCreate(BaseModel):
     """Either ``lines`` (units of what was bought: their share of the lines' totals is
-    refunded, and ``restock`` puts them back in stock) or an ``amount`` in minor units."""
+    refunded, and ``restock`` puts them back in stock) or an ``amount`` in the order's
+    currency."""
 
     reason: str = Field(min_length=1, max_length=refunds.MAX_REASON)
     lines: list[RefundLineCreate] = Field(default_factory=list, max_length=200)
-    amount: int | None = Field(default=None, gt=0)
+    amount: Money | None = None
     restock: bool = False
 
 
 class RefundLineRead(BaseModel):
     order_line_id: uuid.UUID
     quantity: int
-    amount: int
+    amount: Money
 
 
 class RefundRead(BaseModel):
     id: uuid.UUID
     order_id: uuid.UUID
     vendor_id: uuid.UUID | None
-    amount: int
-    currency: str
+    amount: Money
     status: RefundStatus
     source: RefundSource
     reason: str
@@ -55,14 +56,20 @@ class RefundRead(BaseModel):
             id=refund.id,
             order_id=refund.order_id,
             vendor_id=refund.vendor_id,
-            amount=refund.amount,
-            currency=refund.currency,
+            amount=Money.of(refund.amount, refund.currency),
             status=refund.status.value,
             source=refund.source.value,
             reason=refund.reason,
             restock=refund.restock,
             failure_reason=refund.failure_reason,
-            lines=[RefundLineRead.model_validate(line, from_attributes=True) for line in lines],
+            lines=[
+                RefundLineRead(
+                    order_line_id=line.order_line_id,
+                    quantity=line.quantity,
+                    amount=Money.of(line.amount, refund.currency),
+                )
+                for line in lines
+            ],
             created_at=refund.created_at,
             completed_at=refund.completed_at,
         )
@@ -77,7 +84,7 @@ class AdminRefundRead(RefundRead):
     @classmethod
     def build(cls, refund: Refund, lines: list[RefundLine]) -> AdminRefundRead:
         return cls(
-            **RefundRead.build(refund, lines).model_dump(),
+            **dict(RefundRead.build(refund, lines)),
             payment_id=refund.payment_id,
             provider_refund_id=refund.provider_refund_id,
             requested_by=refund.requested_by,
@@ -86,5 +93,6 @@ class AdminRefundRead(RefundRead):
 
 
 class RefundList(Page[RefundRead]):
-    remaining: int = Field(description="What may still be refunded, in minor units")
-    currency: str
+    """The order's refunds, oldest first (comes whole), and what may still be refunded."""
+
+    remaining: Money = Field(description="What may still be refunded")

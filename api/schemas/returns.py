@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from api.schemas.money import Money
 from api.schemas.pagination import Page
 from commerce.aftersales import returns
 from workflows.contracts.refunds import RefundStatus
@@ -44,8 +45,7 @@ class ReturnLineRead(BaseModel):
 class ReturnRefundRead(BaseModel):
     id: uuid.UUID
     status: RefundStatus
-    amount: int
-    currency: str
+    amount: Money
 
 
 class ReturnRead(BaseModel):
@@ -95,8 +95,7 @@ class ReturnRead(BaseModel):
                 ReturnRefundRead(
                     id=refund.id,
                     status=refund.status.value,
-                    amount=refund.amount,
-                    currency=refund.currency,
+                    amount=Money.of(refund.amount, refund.currency),
                 )
                 if refund is not None
                 else None

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from api.schemas.money import Money
 from api.schemas.pagination import Page
 from commerce.search.backend import (
     Facets,
@@ -24,9 +25,8 @@ class SearchHitRead(BaseModel):
     vendor_id: uuid.UUID
     vendor_slug: str
     category_path: str | None
-    price_min: int = Field(description="Cheapest active variant, minor units of `currency`")
-    price_max: int
-    currency: str
+    price_min: Money = Field(description="The cheapest active variant's price")
+    price_max: Money = Field(description="The dearest active variant's price")
     rating_avg: float | None
     rating_count: int
     in_stock: bool
@@ -36,8 +36,11 @@ class SearchHitRead(BaseModel):
 
     @classmethod
     def from_domain(cls, hit: SearchHit) -> SearchHitRead:
+        plain = {"price_min", "price_max", "options"}
         return cls(
-            **{name: getattr(hit, name) for name in cls.model_fields if name != "options"},
+            **{name: getattr(hit, name) for name in cls.model_fields if name not in plain},
+            price_min=Money.of(hit.price_min, hit.currency),
+            price_max=Money.of(hit.price_max, hit.currency),
             options={name: list(values) for name, values in hit.options.items()},
         )
 

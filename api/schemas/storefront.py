@@ -7,27 +7,19 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api.schemas.money import Money
 from api.schemas.pagination import Page
 from commerce.catalog import storefront
 from commerce.catalog.categories import SLUG
-from core.money import Money
+from core.money import Money as DomainMoney
 from models import Category
 
 # Checked again by the service; here so that OpenAPI shows the rule.
 SLUG_PATTERN = SLUG.pattern
 
 
-class MoneyRead(BaseModel):
-    amount: int = Field(description="Minor units, e.g. cents")
-    currency: str = Field(description="ISO 4217 code")
-
-    @classmethod
-    def from_domain(cls, money: Money) -> MoneyRead:
-        return cls(amount=money.amount, currency=money.currency)
-
-
-def _money(money: Money | None) -> MoneyRead | None:
-    return MoneyRead.from_domain(money) if money is not None else None
+def _money(money: DomainMoney | None) -> Money | None:
+    return Money.from_domain(money) if money is not None else None
 
 
 class RatingRead(BaseModel):
@@ -65,8 +57,8 @@ class ProductCard(BaseModel):
     title: str
     brand: str | None
     vendor: VendorRef
-    from_price: MoneyRead = Field(description="The lowest price of the active variants")
-    compare_at: MoneyRead | None = Field(description="The compare-at price of that variant")
+    from_price: Money = Field(description="The lowest price of the active variants")
+    compare_at: Money | None = Field(description="The compare-at price of that variant")
     rating: RatingRead
     image: StorefrontImageRead | None = Field(description="The first image")
     published_at: datetime
@@ -80,7 +72,7 @@ class ProductCard(BaseModel):
             title=product.title,
             brand=product.brand,
             vendor=VendorRef.from_domain(product.vendor),
-            from_price=MoneyRead.from_domain(product.from_price),
+            from_price=Money.from_domain(product.from_price),
             compare_at=_money(product.compare_at),
             rating=RatingRead.from_domain(product.rating),
             image=StorefrontImageRead.from_domain(product.image) if product.image else None,
@@ -108,8 +100,8 @@ class StorefrontVariantRead(BaseModel):
     id: uuid.UUID
     sku: str
     options: dict[str, str]
-    price: MoneyRead
-    compare_at: MoneyRead | None
+    price: Money
+    compare_at: Money | None
     availability: storefront.StockAvailability = Field(
         description="in_stock, low_stock (few left) or out_of_stock"
     )
@@ -120,7 +112,7 @@ class StorefrontVariantRead(BaseModel):
             id=variant.id,
             sku=variant.sku,
             options=variant.options,
-            price=MoneyRead.from_domain(variant.price),
+            price=Money.from_domain(variant.price),
             compare_at=_money(variant.compare_at),
             availability=variant.availability,
         )
@@ -139,7 +131,7 @@ class ProductDetailRead(BaseModel):
     rating: RatingRead
     images: list[StorefrontImageRead]
     variants: list[StorefrontVariantRead] = Field(description="The active variants, by SKU")
-    from_price: MoneyRead
+    from_price: Money
     published_at: datetime
 
     @classmethod
@@ -159,7 +151,7 @@ class ProductDetailRead(BaseModel):
             rating=RatingRead.from_domain(product.rating),
             images=[StorefrontImageRead.from_domain(image) for image in product.images],
             variants=[StorefrontVariantRead.from_domain(variant) for variant in product.variants],
-            from_price=MoneyRead.from_domain(product.from_price),
+            from_price=Money.from_domain(product.from_price),
             published_at=product.published_at,
         )
 

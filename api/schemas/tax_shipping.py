@@ -8,9 +8,11 @@ rather than the generic ``validation_error``.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas.money import Money, money_or_none
 from api.schemas.pagination import Page
 from models import ShippingMethod, ShippingRate, ShippingZone, TaxRate
 
@@ -146,23 +148,39 @@ class ShippingRateCreate(BaseModel):
     zone_id: uuid.UUID
     min_weight_grams: int = Field(default=0, description="Included")
     max_weight_grams: int | None = Field(default=None, description="Excluded; none: no limit")
-    amount: int = Field(description="Minor units of currency, >= 0")
-    currency: str = Field(description="ISO 4217, e.g. EUR")
-    free_over_amount: int | None = Field(
-        default=None, description="Free when the vendor's subtotal reaches this (minor units)"
+    price: Money = Field(description="What the band costs the shopper, 0 or more")
+    free_over: Money | None = Field(
+        default=None,
+        description="Free when the vendor's subtotal reaches this; in the price's currency",
     )
 
 
 class ShippingRateUpdate(BaseModel):
-    """Only the fields sent change; ``null`` clears ``max_weight_grams`` or
-    ``free_over_amount``. To move a rate to another method or zone, create a new one."""
+    """Only the fields sent change; ``null`` clears ``max_weight_grams`` or ``free_over``.
+    To move a rate to another method or zone, create a new one."""
 
     model_config = ConfigDict(extra="forbid")
     min_weight_grams: int | None = None
     max_weight_grams: int | None = None
-    amount: int | None = None
-    currency: str | None = None
-    free_over_amount: int | None = None
+    price: Money | None = None
+    free_over: Money | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """The domain's fields for what was sent."""
+        sent = self.model_fields_set
+        changes: dict[str, Any] = {
+            name: getattr(self, name)
+            for name in ("min_weight_grams", "max_weight_grams")
+            if name in sent
+        }
+        if "price" in sent:
+            changes["amount"] = self.price.amount if self.price else None
+            changes["currency"] = self.price.currency if self.price else None
+        if "free_over" in sent:
+            changes["free_over_amount"] = self.free_over.amount if self.free_over else None
+            if self.free_over is not None:
+                changes["free_over_currency"] = self.free_over.currency
+        return changes
 
 
 class ShippingRateRead(BaseModel):
@@ -171,9 +189,8 @@ class ShippingRateRead(BaseModel):
     zone_id: uuid.UUID
     min_weight_grams: int
     max_weight_grams: int | None
-    amount: int
-    currency: str
-    free_over_amount: int | None
+    price: Money
+    free_over: Money | None
 
     @classmethod
     def from_domain(cls, rate: ShippingRate) -> ShippingRateRead:
@@ -183,9 +200,8 @@ class ShippingRateRead(BaseModel):
             zone_id=rate.zone_id,
             min_weight_grams=rate.min_weight_grams,
             max_weight_grams=rate.max_weight_grams,
-            amount=rate.amount,
-            currency=rate.currency,
-            free_over_amount=rate.free_over_amount,
+            price=Money.of(rate.amount, rate.currency),
+            free_over=money_or_none(rate.free_over_amount, rate.currency),
         )
 
 

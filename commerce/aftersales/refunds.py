@@ -280,6 +280,7 @@ async def create_refund(
     reason: str,
     lines: Sequence[tuple[uuid.UUID, int]] = (),
     amount: int | None = None,
+    currency: str | None = None,
     vendor_id: uuid.UUID | None = None,
     restock: bool = False,
     requested_by: uuid.UUID | None = None,
@@ -288,7 +289,8 @@ async def create_refund(
     now: datetime,
 ) -> Refund:
     """A ``pending`` refund of ``lines`` ((order_line_id, quantity): their share of the lines'
-    totals) or of ``amount`` (minor units), counted at once in the payment's refunded amount.
+    totals) or of ``amount`` (minor units; in ``currency`` when given, which must be the
+    order's), counted at once in the payment's refunded amount.
 
     More than what is left of the captured payment is ``RefundExceedsRemaining``; more units of
     a line than were bought and not yet refunded is ``RefundLinesExceedRemaining``; an order
@@ -329,6 +331,8 @@ async def create_refund(
     if payment is None:
         await orders.get_order(session, order_id=order_id)  # an unknown order is a 404
         raise OrderNotRefundable("The order has no captured payment to refund.")
+    if currency is not None and currency != payment.currency:
+        raise InvalidRefund(f"The amount must be in the order's currency, {payment.currency}.")
 
     shares: list[_LineShare] = []
     if lines:

@@ -882,8 +882,11 @@ async def update_variant(
 
     An active product must stay sellable: a change that would leave it without an active
     variant priced above zero raises ``ProductNotReady`` (409); set the product to draft or
-    archive it first. Nothing is written when nothing differs.
+    archive it first. Nothing is written when nothing differs. ``compare_at_currency``, when
+    given, must be the variant's currency as it would become.
     """
+    changes = dict(changes)
+    compare_at_currency = changes.pop("compare_at_currency", None)
     values = normalize_variant_fields(changes)
     product = await _load(
         session, vendor_id=vendor_id, product_id=product_id, lock=True, images=False
@@ -891,6 +894,11 @@ async def update_variant(
     variant = next((v for v in product.variants if v.id == variant_id), None)
     if variant is None:
         raise NotFound("No such variant of this product.")
+    currency = values.get("currency", variant.currency)
+    if compare_at_currency is not None and compare_at_currency != currency:
+        raise _field_error(
+            InvalidPrice, "compare_at", f"The compare-at price must be in {currency}, as the price."
+        )
     diff = {name: value for name, value in values.items() if getattr(variant, name) != value}
     if not diff:
         return variant

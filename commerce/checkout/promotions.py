@@ -134,12 +134,15 @@ class PromotionExhausted(Conflict):
     code, title = "promotion_exhausted", "The promotion has no uses left"
 
 
-def _invalid(field: str, message: str) -> InvalidPromotion:
+def invalid_field(field: str, message: str) -> InvalidPromotion:
     """Named like request validation errors, so a client shows it next to the right input."""
     return InvalidPromotion(
         message,
         errors=[{"loc": ["body", field], "message": message, "type": InvalidPromotion.code}],
     )
+
+
+_invalid = invalid_field
 
 
 # --- management -----------------------------------------------------------------------------

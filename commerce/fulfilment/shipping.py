@@ -374,8 +374,10 @@ async def create_rate(
     amount: int,
     currency: str,
     free_over_amount: int | None = None,
+    free_over_currency: str | None = None,
 ) -> ShippingRate:
     """Price ``method_id`` into ``zone_id`` (both the vendor's, else 404) for a weight band.
+    ``free_over_currency``, when given, must be ``currency``: a threshold is in the rate's money.
 
     Raises :class:`InvalidShippingRate` (422) or :class:`OverlappingRates` (409) when the band
     overlaps another band of the same method and zone (in any currency: the band decides which
@@ -394,6 +396,7 @@ async def create_rate(
             "amount": amount,
             "currency": currency,
             "free_over_amount": free_over_amount,
+            "free_over_currency": free_over_currency,
         },
     )
     await _check_overlap(session, rate)
@@ -409,8 +412,9 @@ async def update_rate(
     rate_id: uuid.UUID,
     changes: Mapping[str, Any],
 ) -> ShippingRate:
-    """Change a rate's band, amount, currency or threshold; the result is checked as a whole."""
-    _only(InvalidShippingRate, changes, set(_RATE_FIELDS))
+    """Change a rate's band, amount, currency or threshold; the result is checked as a whole
+    (``free_over_currency``, when given, must be the resulting currency)."""
+    _only(InvalidShippingRate, changes, {*_RATE_FIELDS, "free_over_currency"})
     rate = await get_rate(session, vendor_id=vendor_id, rate_id=rate_id)
     await get_method(session, vendor_id=vendor_id, method_id=rate.method_id, lock=True)
     _apply_rate(rate, {field: getattr(rate, field) for field in _RATE_FIELDS} | dict(changes))
@@ -440,10 +444,14 @@ def _apply_rate(rate: ShippingRate, values: Mapping[str, Any]) -> None:
     free_over = values["free_over_amount"]
     if free_over is not None:
         free_over = _int(error, "free_over_amount", free_over, minimum=0, maximum=MAX_AMOUNT)
+    currency = normalize_currency(values["currency"])
+    threshold_currency = values.get("free_over_currency")
+    if free_over is not None and threshold_currency not in (None, currency):
+        raise _invalid(error, "free_over", f"free_over must be in the rate's currency, {currency}.")
     rate.min_weight_grams = low
     rate.max_weight_grams = high
     rate.amount = amount
-    rate.currency = normalize_currency(values["currency"])
+    rate.currency = currency
     rate.free_over_amount = free_over
 
 

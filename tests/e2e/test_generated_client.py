@@ -144,4 +144,6 @@ async def test_a_generated_client_signs_up_fills_a_cart_and_checks_out(
         order = await orders.read_order.asyncio(order_id, client=shopper)
         assert isinstance(order, models.OrderRead), order
         assert order.status == "confirmed"
-        assert order.items_subtotal == cart.subtotal == 2 * 2500
+        assert isinstance(cart.subtotal, models.Money)
+        assert order.items_subtotal.amount == cart.subtotal.amount == 2 * 2500
+        assert order.items_subtotal.currency == cart.subtotal.currency == "EUR"

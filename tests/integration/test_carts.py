@@ -85,16 +85,20 @@ async def test_guest_cart_lifecycle(client: httpx.AsyncClient, db_session: Async
     assert len(cart["vendors"]) == 2
     lines = _lines(cart)
     line = lines[str(shirt.id)]
-    assert (line["quantity"], line["unit_price"], line["subtotal"]) == (3, 1999, 5997)
+    assert (line["quantity"], line["unit_price"]["amount"], line["subtotal"]["amount"]) == (
+        3,
+        1999,
+        5997,
+    )
     assert line["options"] == {"size": "M"}
     assert line["problems"] == []
     assert line["sku"] == shirt.sku
     assert line["available"] == 5
-    assert cart["subtotal"] == 5997 + 750 + 500
+    assert cart["subtotal"]["amount"] == 5997 + 750 + 500
     assert cart["item_count"] == 5
     assert cart["has_problems"] is False
     group = next(g for g in cart["vendors"] if g["vendor_id"] == str(vendor.id))
-    assert group["subtotal"] == 5997 + 750
+    assert group["subtotal"]["amount"] == 5997 + 750
 
     response = await client.patch(
         f"/carts/current/items/{shirt.id}", json={"quantity": 1}, headers=guest
@@ -260,7 +264,11 @@ async def test_view_reports_what_changed_after_adding(
     assert _problem_codes(lines[str(archived.id)]) == ["not_available"]
     line = lines[str(repriced.id)]
     assert _problem_codes(line) == ["price_changed"]
-    assert (line["unit_price_seen"], line["unit_price"], line["subtotal"]) == (1000, 1200, 2400)
+    assert (
+        line["unit_price_seen"]["amount"],
+        line["unit_price"]["amount"],
+        line["subtotal"]["amount"],
+    ) == (1000, 1200, 2400)
     assert line["price_changed"] is True
     assert lines[str(dwindling.id)]["problems"] == [{"code": "insufficient_stock", "available": 2}]
     assert _problem_codes(lines[str(sold_out.id)]) == ["out_of_stock"]

@@ -103,8 +103,8 @@ async def test_summary_without_an_address_lists_what_is_missing(
     summary = (await client.get("/checkout/summary", headers=headers)).json()
     assert summary["can_check_out"] is False
     assert "shipping_address_required" in [p["code"] for p in summary["problems"]]
-    assert summary["items_subtotal"] == 2 * 2500 + 1000 + 1200
-    assert summary["shipping_total"] == 0
+    assert summary["items_subtotal"]["amount"] == 2 * 2500 + 1000 + 1200
+    assert summary["shipping_total"]["amount"] == 0
 
 
 async def test_summary_prices_every_part_exactly(client: httpx.AsyncClient, shop: Shop) -> None:
@@ -126,7 +126,12 @@ async def test_summary_prices_every_part_exactly(client: httpx.AsyncClient, shop
     # 10% of 7,200 = 720, allocated 500 / 100 / 120 (proportional, exact here).
     lines = {line["sku"]: line for v in summary["vendors"] for line in v["lines"]}
     assert {
-        sku: (line["subtotal"], line["discount"], line["tax"], line["tax_rate_bp"])
+        sku: (
+            line["subtotal"]["amount"],
+            line["discount"]["amount"],
+            line["tax"]["amount"],
+            line["tax_rate_bp"],
+        )
         for sku, line in lines.items()
     } == {
         "N-TEE": (5000, 500, 855, 1900),  # 19% of 4,500
@@ -135,26 +140,26 @@ async def test_summary_prices_every_part_exactly(client: httpx.AsyncClient, shop
     }
     vendors = {v["vendor_name"]: v for v in summary["vendors"]}
     assert vendors["North"]["shipping"]["method_code"] == "standard"  # the cheapest
-    assert vendors["North"]["shipping_amount"] == 490
-    assert vendors["South"]["shipping_amount"] == 590
+    assert vendors["North"]["shipping_amount"]["amount"] == 490
+    assert vendors["South"]["shipping_amount"]["amount"] == 590
     # Shipping taxed at the standard rate: 93.1 -> 93 and 112.1 -> 112.
-    assert vendors["North"]["tax"] == 855 + 63 + 93
-    assert vendors["South"]["tax"] == 205 + 112
+    assert vendors["North"]["tax"]["amount"] == 855 + 63 + 93
+    assert vendors["South"]["tax"]["amount"] == 205 + 112
     assert summary["promotions"] == [
         {
             "promotion_id": summary["promotions"][0]["promotion_id"],
             "label": "10% off",
             "kind": "percentage",
-            "amount": 720,
+            "amount": {"amount": 720, "currency": "EUR"},
         }
     ]
-    assert summary["items_subtotal"] == 7200
-    assert summary["discount_total"] == 720
-    assert summary["shipping_total"] == 1080
-    assert summary["tax_total"] == 855 + 63 + 205 + 93 + 112
-    assert summary["grand_total"] == 6480 + 1080 + 1328
+    assert summary["items_subtotal"]["amount"] == 7200
+    assert summary["discount_total"]["amount"] == 720
+    assert summary["shipping_total"]["amount"] == 1080
+    assert summary["tax_total"]["amount"] == 855 + 63 + 205 + 93 + 112
+    assert summary["grand_total"]["amount"] == 6480 + 1080 + 1328
     # The parts add up, at every level.
-    assert summary["grand_total"] == sum(v["total"] for v in summary["vendors"])
+    assert summary["grand_total"]["amount"] == sum(v["total"]["amount"] for v in summary["vendors"])
 
     # Each vendor ships separately; the order is complete when the slower one arrives.
     today = datetime.now(UTC).date()
@@ -181,10 +186,10 @@ async def test_chosen_shipping_method_and_refused_coupons(
     summary = (await client.get("/checkout/summary", headers=headers)).json()
     north = next(v for v in summary["vendors"] if v["vendor_name"] == "North")
     assert north["shipping"]["method_code"] == "express"
-    assert north["shipping_amount"] == 990
+    assert north["shipping_amount"]["amount"] == 990
     assert {o["method_code"] for o in north["shipping_options"]} == {"standard", "express"}
     assert [p["code"] for p in summary["problems"]] == ["coupon_unknown"]
-    assert summary["discount_total"] == 0
+    assert summary["discount_total"]["amount"] == 0
     assert summary["can_check_out"] is False
 
 

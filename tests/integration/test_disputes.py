@@ -314,9 +314,9 @@ async def test_a_lost_dispute_freezes_reminds_then_debits_the_vendors(
     detail = (await p.client.get(f"/admin/disputes/{dispute.id}", headers=ops.headers)).json()
     assert detail["status"] == "lost"
     assert detail["closed_at"] is not None
-    assert sorted(d["amount"] for d in detail["debits"]) == sorted(entries.values())
+    assert sorted(d["amount"]["amount"] for d in detail["debits"]) == sorted(entries.values())
     seen = await p.client.get(f"/vendors/{north.id}/disputes", headers=north_staff.headers)
-    assert seen.json()["items"][0]["debit"] == -shares[north.id]
+    assert seen.json()["items"][0]["debit"] == {"amount": -shares[north.id], "currency": "EUR"}
 
     # The history replays: the workflow is deterministic (and is kept for the replay test).
     history = await handle.fetch_history()

@@ -628,13 +628,13 @@ async def test_who_may_read_an_invoice(api: httpx.AsyncClient, db_session: Async
     assert read.status_code == 200, read.text
     body = read.json()
     assert body["number"] == north_invoice.document["number"]
-    assert (body["subtotal"], body["tax"], body["total"]) == (
+    assert (body["subtotal"]["amount"], body["tax"]["amount"], body["total"]["amount"]) == (
         north_invoice.subtotal,
         north_invoice.tax,
         north_invoice.total,
     )
-    assert body["total"] == made.parts[north.id].total
-    assert body["document"]["totals"]["total"] == body["total"]
+    assert body["total"]["amount"] == made.parts[north.id].total
+    assert body["document"]["totals"]["total"] == body["total"]["amount"]
     pdf = await api.get(f"/invoices/{note.id}/pdf", headers=shopper.headers)
     assert pdf.status_code == 200
     assert pdf.headers["content-type"] == "application/pdf"

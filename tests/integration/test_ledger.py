@@ -853,7 +853,12 @@ async def test_routes_show_the_ledger_and_payouts_and_admins_run_payouts(
                 assert response.status_code == 200, response.text
                 body = response.json()
                 assert body["balances"] == [
-                    {"currency": "EUR", "balance": 904 + 450, "payable": 904, "frozen": 450}
+                    {
+                        "currency": "EUR",
+                        "balance": {"amount": 904 + 450, "currency": "EUR"},
+                        "payable": {"amount": 904, "currency": "EUR"},
+                        "frozen": {"amount": 450, "currency": "EUR"},
+                    }
                 ]
                 assert [e["kind"] for e in body["items"]] == [
                     "commission",
@@ -884,16 +889,23 @@ async def test_routes_show_the_ledger_and_payouts_and_admins_run_payouts(
                 assert response.status_code == 200, response.text
                 run = response.json()
                 assert run["finished"] is True
-                assert run["amounts"] == {"EUR": 904 + 1889}
+                assert run["amounts"] == [{"amount": 904 + 1889, "currency": "EUR"}]
 
                 response = await http.get(f"/vendors/{north.id}/payouts", headers=manager.headers)
                 assert response.status_code == 200, response.text
                 payouts = response.json()
-                assert [(p["amount"], p["status"]) for p in payouts["items"]] == [(904, "paid")]
+                assert [(p["amount"]["amount"], p["status"]) for p in payouts["items"]] == [
+                    (904, "paid")
+                ]
                 assert payouts["next_cursor"] is None
                 response = await http.get(f"/vendors/{north.id}/ledger", headers=manager.headers)
                 assert response.json()["balances"] == [
-                    {"currency": "EUR", "balance": 450, "payable": 0, "frozen": 450}
+                    {
+                        "currency": "EUR",
+                        "balance": {"amount": 450, "currency": "EUR"},
+                        "payable": {"amount": 0, "currency": "EUR"},
+                        "frozen": {"amount": 450, "currency": "EUR"},
+                    }
                 ]
                 response = await http.post("/admin/payouts/run", headers=admin.headers)
                 assert response.status_code == 202, response.text

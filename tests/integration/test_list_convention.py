@@ -116,7 +116,12 @@ async def test_admin_lists_page_without_gaps_or_repeats(
         assert applied.status_code == 201, applied.text
         promotion = await client.post(
             "/admin/promotions",
-            json={"code": unique("TEN"), "name": "Ten off", "kind": "percentage", "value": 1000},
+            json={
+                "code": unique("TEN"),
+                "name": "Ten off",
+                "kind": "percentage",
+                "percent_bp": 1000,
+            },
             headers=admin.headers,
         )
         assert promotion.status_code == 201, promotion.text

@@ -37,7 +37,7 @@ from tests.factories import sign_up, unique
 
 def _coupon(**overrides: object) -> dict:
     body: dict[str, object] = {"code": unique("CODE"), "name": "Ten off", "kind": "percentage"}
-    body["value"] = 1000
+    body["percent_bp"] = 1000
     body.update(overrides)
     return body
 
@@ -65,10 +65,11 @@ async def test_admin_manages_platform_promotions(
     changed = await client.patch(
         f"/admin/promotions/{promotion['id']}",
         headers=admin.headers,
-        json={"value": 2500, "code": None, "usage_limit_total": 10},
+        json={"percent_bp": 2500, "code": None, "usage_limit_total": 10},
     )
     assert changed.status_code == 200, changed.text
-    assert (changed.json()["value"], changed.json()["automatic"]) == (2500, True)
+    assert (changed.json()["percent_bp"], changed.json()["automatic"]) == (2500, True)
+    assert (changed.json()["amount_off"], changed.json()["min_subtotal"]) == (None, None)
 
     for _ in range(2):  # idempotent
         off = await client.post(
@@ -109,28 +110,80 @@ async def test_codes_are_unique_case_insensitively(
     assert renamed.status_code == 409
 
 
+async def test_money_off_and_a_minimum_are_money(
+    client: httpx.AsyncClient, db_session: AsyncSession
+) -> None:
+    admin = await sign_up(client, db_session, role=PlatformRole.ADMIN)
+    created = await client.post(
+        "/admin/promotions",
+        headers=admin.headers,
+        json=_coupon(
+            kind="fixed",
+            percent_bp=None,
+            amount_off={"amount": 500, "currency": "EUR"},
+            min_subtotal={"amount": 5000, "currency": "EUR"},
+        ),
+    )
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert (body["kind"], body["percent_bp"]) == ("fixed", None)
+    assert body["amount_off"] == {"amount": 500, "currency": "EUR"}
+    assert body["min_subtotal"] == {"amount": 5000, "currency": "EUR"}
+    url = f"/admin/promotions/{body['id']}"
+    # A minimum in another currency than the money off is refused ...
+    other = await client.patch(
+        url, headers=admin.headers, json={"min_subtotal": {"amount": 10, "currency": "USD"}}
+    )
+    assert other.status_code == 422, other.text
+    assert other.json()["code"] == "invalid_promotion"
+    # ... null removes the minimum, and a new kind drops the old kind's amount.
+    changed = await client.patch(
+        url,
+        headers=admin.headers,
+        json={"min_subtotal": None, "kind": "percentage", "percent_bp": 750},
+    )
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["percent_bp"], changed.json()["amount_off"]) == (750, None)
+    assert changed.json()["min_subtotal"] is None
+
+
 @pytest.mark.parametrize(
-    "body",
+    ("body", "code"),
     [
-        {"kind": "percentage", "value": 0},
-        {"kind": "percentage", "value": 10_001},
-        {"kind": "fixed", "value": 500},  # no currency
-        {"kind": "free_shipping", "value": 100},
-        {"min_subtotal": 5000},  # minor units of no currency
-        {"starts_at": "2026-12-01T00:00:00Z", "ends_at": "2026-11-01T00:00:00Z"},
-        {"scope": "vendor"},  # names no vendor
-        {"scope": "category"},
-        {"scope": "products"},
-        {"code": "has spaces"},
+        # What the schema says: a validation error.
+        ({"percent_bp": 0}, "validation_error"),
+        ({"percent_bp": 10_001}, "validation_error"),
+        ({"min_subtotal": {"amount": 5000}}, "validation_error"),  # money of no currency
+        ({"min_subtotal": 5000}, "validation_error"),  # a bare number is not money
+        # The rules between fields: the promotion's own problem code.
+        ({"kind": "fixed"}, "invalid_promotion"),  # a percentage, no amount off
+        ({"kind": "fixed", "percent_bp": None}, "invalid_promotion"),
+        (
+            {
+                "kind": "free_shipping",
+                "percent_bp": None,
+                "amount_off": {"amount": 1, "currency": "EUR"},
+            },
+            "invalid_promotion",
+        ),
+        ({"kind": "percentage", "percent_bp": None}, "invalid_promotion"),
+        (
+            {"starts_at": "2026-12-01T00:00:00Z", "ends_at": "2026-11-01T00:00:00Z"},
+            "invalid_promotion",
+        ),
+        ({"scope": "vendor"}, "invalid_promotion"),  # names no vendor
+        ({"scope": "category"}, "invalid_promotion"),
+        ({"scope": "products"}, "invalid_promotion"),
+        ({"code": "has spaces"}, "invalid_promotion"),
     ],
 )
 async def test_invalid_promotions_are_refused(
-    client: httpx.AsyncClient, db_session: AsyncSession, body: dict
+    client: httpx.AsyncClient, db_session: AsyncSession, body: dict, code: str
 ) -> None:
     admin = await sign_up(client, db_session, role=PlatformRole.ADMIN)
     response = await client.post("/admin/promotions", headers=admin.headers, json=_coupon(**body))
     assert response.status_code == 422, response.text
-    assert response.json()["code"] == "invalid_promotion"
+    assert response.json()["code"] == code
 
 
 async def test_vendor_promotions_are_forced_to_their_vendor(
@@ -192,7 +245,7 @@ async def test_vendors_cannot_reach_other_vendors_promotions(
     for target in (promotion_id, platform.json()["id"]):
         assert (await client.get(f"{mine}/{target}", headers=mallory.headers)).status_code == 404
         patched = await client.patch(
-            f"{mine}/{target}", headers=mallory.headers, json={"value": 10_000}
+            f"{mine}/{target}", headers=mallory.headers, json={"percent_bp": 10_000}
         )
         assert patched.status_code == 404
         off = await client.post(f"{mine}/{target}/deactivate", headers=mallory.headers)

@@ -205,6 +205,9 @@ async def credit_notes(p: Platform, refund_id: str) -> list[Invoice]:
 async def post_refund(
     p: Platform, account: Account, order_id: str, body: dict[str, Any], **headers: str
 ) -> httpx.Response:
+    """POST a refund; a bare integer ``amount`` is sent as that many euro cents."""
+    if isinstance(body.get("amount"), int):
+        body = {**body, "amount": {"amount": body["amount"], "currency": "EUR"}}
     return await p.client.post(
         f"/admin/orders/{order_id}/refunds", headers={**account.headers, **headers}, json=body
     )
@@ -235,12 +238,18 @@ async def test_partial_refund_of_lines_restocks_and_accounts_for_it(
     )
     assert answer.status_code == 201, answer.text
     created = answer.json()
-    two_thirds = (tee["total"] * 2 * 2 + 3) // (2 * 3)  # round half up of total * 2/3
-    assert created["amount"] == two_thirds
+    two_thirds = (tee["total"]["amount"] * 2 * 2 + 3) // (2 * 3)  # round half up of total * 2/3
+    assert created["amount"]["amount"] == two_thirds
     assert created["status"] == "pending"
     assert created["source"] == "goodwill"
     assert created["vendor_id"] is None
-    assert created["lines"] == [{"order_line_id": tee["id"], "quantity": 2, "amount": two_thirds}]
+    assert created["lines"] == [
+        {
+            "order_line_id": tee["id"],
+            "quantity": 2,
+            "amount": {"amount": two_thirds, "currency": "EUR"},
+        }
+    ]
     refund_id = created["id"]
 
     refund = await settled(p, refund_id)
@@ -273,7 +282,7 @@ async def test_partial_refund_of_lines_restocks_and_accounts_for_it(
     mine = await p.client.get(f"/orders/{order_id}/refunds", headers=shopper.headers)
     assert mine.status_code == 200, mine.text
     assert [(r["id"], r["status"]) for r in mine.json()["items"]] == [(refund_id, "succeeded")]
-    assert mine.json()["remaining"] == order["grand_total"] - two_thirds
+    assert mine.json()["remaining"]["amount"] == order["grand_total"]["amount"] - two_thirds
     stranger = await p.shopper()
     hidden = await p.client.get(f"/orders/{order_id}/refunds", headers=stranger.headers)
     assert hidden.status_code == 404
@@ -300,14 +309,14 @@ async def test_partial_refund_of_lines_restocks_and_accounts_for_it(
         {"reason": "The third one too", "lines": [{"order_line_id": tee["id"], "quantity": 1}]},
     )
     assert last.status_code == 201, last.text
-    assert last.json()["amount"] == tee["total"] - two_thirds
+    assert last.json()["amount"]["amount"] == tee["total"]["amount"] - two_thirds
     assert (await settled(p, last.json()["id"])).status == RefundStatus.SUCCEEDED
     assert await p.stock(p.shop.tee) == (9, 0)  # not restocked: restock was not asked
     async with p.sessionmaker() as session:
         refunded = await session.scalars(
             select(RefundLine.amount).where(RefundLine.order_line_id == uuid.UUID(tee["id"]))
         )
-        assert sum(refunded.all()) == tee["total"]
+        assert sum(refunded.all()) == tee["total"]["amount"]
 
 
 async def test_goodwill_amount_is_spread_over_the_vendors(refunds_platform: Platform) -> None:
@@ -326,7 +335,7 @@ async def test_goodwill_amount_is_spread_over_the_vendors(refunds_platform: Plat
         p, boss, order_id, {"reason": "Late delivery", "amount": 500}, **{"Idempotency-Key": key}
     )
     assert answer.status_code == 201, answer.text
-    assert (answer.json()["amount"], answer.json()["lines"]) == (500, [])
+    assert (answer.json()["amount"]["amount"], answer.json()["lines"]) == (500, [])
     again = await post_refund(
         p, boss, order_id, {"reason": "Late delivery", "amount": 500}, **{"Idempotency-Key": key}
     )
@@ -364,12 +373,12 @@ async def test_a_refund_above_what_remains_is_refused_by_the_api_and_the_databas
     boss = await admin(p)
 
     answer = await post_refund(
-        p, boss, order_id, {"reason": "Too much", "amount": order["grand_total"] + 1}
+        p, boss, order_id, {"reason": "Too much", "amount": order["grand_total"]["amount"] + 1}
     )
     assert answer.status_code == 409, answer.text
     problem = answer.json()
     assert problem["code"] == "refund_exceeds_remaining"
-    assert problem["remaining"] == order["grand_total"]
+    assert problem["remaining"] == order["grand_total"]["amount"]
     payment = await captured(p, order_id)
     assert payment.refunded_amount == 0
     async with p.sessionmaker() as session:
@@ -386,6 +395,13 @@ async def test_a_refund_above_what_remains_is_refused_by_the_api_and_the_databas
                 .values(refunded_amount=Payment.captured_amount + 1)
             )
 
+    # Money in another currency than the order's is not a refund of it.
+    dollars = await post_refund(
+        p, boss, order_id, {"reason": "x", "amount": {"amount": 100, "currency": "USD"}}
+    )
+    assert dollars.status_code == 422, dollars.text
+    assert dollars.json()["code"] == "invalid_refund"
+
     # An unknown order is not found.
     unknown = await post_refund(p, boss, str(uuid.uuid4()), {"reason": "x", "amount": 1})
     assert unknown.status_code == 404, unknown.text
@@ -399,7 +415,7 @@ async def test_concurrent_refunds_for_the_last_amount_accept_exactly_one(
     order_id = order["id"]
     boss = await admin(p)
     first = await post_refund(
-        p, boss, order_id, {"reason": "Most of it", "amount": order["grand_total"] - 1000}
+        p, boss, order_id, {"reason": "Most of it", "amount": order["grand_total"]["amount"] - 1000}
     )
     assert first.status_code == 201, first.text
 
@@ -418,11 +434,11 @@ async def test_concurrent_refunds_for_the_last_amount_accept_exactly_one(
     for refund_id in (first.json()["id"], winner):
         assert (await settled(p, refund_id)).status == RefundStatus.SUCCEEDED
     payment = await captured(p, order_id)
-    assert payment.refunded_amount == payment.captured_amount == order["grand_total"]
+    assert payment.refunded_amount == payment.captured_amount == order["grand_total"]["amount"]
     assert payment.provider_payment_id is not None
     state = await p.provider.inspect(payment.provider_payment_id)
     assert state is not None
-    assert (len(state.refunds), state.refunded) == (2, order["grand_total"])
+    assert (len(state.refunds), state.refunded) == (2, order["grand_total"]["amount"])
 
 
 async def test_a_provider_refusal_ends_failed_and_gives_the_amount_back(
@@ -448,13 +464,13 @@ async def test_a_provider_refusal_ends_failed_and_gives_the_amount_back(
     assert await credit_notes(p, str(refund.id)) == []
     assert "refund_issued" not in [m.template for m in await p.mails(shopper.email)]
     listed = await p.client.get(f"/orders/{order_id}/refunds", headers=shopper.headers)
-    assert listed.json()["remaining"] == order["grand_total"]
+    assert listed.json()["remaining"]["amount"] == order["grand_total"]["amount"]
     assert listed.json()["items"][0]["status"] == "failed"
     assert "refund_failed" in await p.events(order_id)
 
     # The amount is available again (and the refund's workflow gave it back only once).
     retry = await post_refund(
-        p, boss, order_id, {"reason": "Goodwill", "amount": order["grand_total"]}
+        p, boss, order_id, {"reason": "Goodwill", "amount": order["grand_total"]["amount"]}
     )
     assert retry.status_code == 201, retry.text
     assert (await settled(p, retry.json()["id"])).status == RefundStatus.FAILED
@@ -483,7 +499,7 @@ async def test_the_create_refund_activity_is_idempotent_and_refuses_for_good(
         first = await env.run(acts.create_refund, request)
         assert await env.run(acts.create_refund, request) == first
         refund = await refund_of(p, first)
-        assert (refund.amount, refund.vendor_id) == (tee["total"] // 2, p.shop.north.id)
+        assert (refund.amount, refund.vendor_id) == (tee["total"]["amount"] // 2, p.shop.north.id)
 
         # Run as another workflow's child would start it: no search attributes given.
         handle = await p.temporal.start_workflow(
@@ -493,7 +509,7 @@ async def test_the_create_refund_activity_is_idempotent_and_refuses_for_good(
             task_queue=p.settings.temporal_task_queue,
         )
         result = await handle.result()
-        assert (result.status, result.amount) == ("succeeded", tee["total"] // 2)
+        assert (result.status, result.amount) == ("succeeded", tee["total"]["amount"] // 2)
         described = await handle.describe()
         assert described.typed_search_attributes.get(ORDER_ID) == order["id"]
         assert await p.stock(p.shop.tee) == (9, 0)
@@ -502,7 +518,7 @@ async def test_the_create_refund_activity_is_idempotent_and_refuses_for_good(
             order_id=order["id"],
             source="goodwill",
             reason="Everything",
-            amount=order["grand_total"],
+            amount=order["grand_total"]["amount"],
         )
         with pytest.raises(ApplicationError) as refused:
             await env.run(acts.create_refund, too_much)
@@ -568,10 +584,10 @@ async def test_worker_killed_mid_refund_refunds_exactly_once(
         assert refund.status == RefundStatus.SUCCEEDED
         state = await p.provider.inspect(provider_payment_id)
         assert state is not None
-        assert (len(state.refunds), state.refunded) == (1, tee["total"])
+        assert (len(state.refunds), state.refunded) == (1, tee["total"]["amount"])
         assert state.refunds[0] == refund.provider_refund_id
-        assert (await captured(p, order_id)).refunded_amount == tee["total"]
+        assert (await captured(p, order_id)).refunded_amount == tee["total"]["amount"]
         assert await p.stock(p.shop.tee) == (10, 0)
         debits = [e for e in await ledger_entries(p, refund_id) if e.kind == LedgerKind.REFUND]
-        assert [e.amount for e in debits] == [-tee["total"]]
+        assert [e.amount for e in debits] == [-tee["total"]["amount"]]
         assert [m.template for m in await p.mails(shopper.email)].count("refund_issued") == 1

@@ -329,7 +329,7 @@ async def test_get_search_answers_hits_facets_and_pages(
     assert body["total"] == 2
     assert [hit["title"] for hit in body["items"]] == ["Merino sock black"]
     hit = body["items"][0]
-    assert hit["price_min"] == 900
+    assert hit["price_min"]["amount"] == 900
     assert hit["options"] == {"colour": ["black"], "size": ["L", "M"]}
     assert body["facets"]["brands"] == [{"value": "Woolly", "count": 2}]
     assert {"value": "M", "count": 2} in body["facets"]["options"][1]["values"]

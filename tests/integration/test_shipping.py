@@ -74,7 +74,23 @@ async def shop(client: httpx.AsyncClient, db_session: AsyncSession) -> Shop:
     return await _shop(client, db_session)
 
 
+def _money(currency: str, amount: int | None) -> dict[str, Any] | None:
+    return None if amount is None else {"amount": amount, "currency": currency}
+
+
+def _rate_body(body: dict[str, Any]) -> dict[str, Any]:
+    """A rate's ``amount``, ``currency`` and ``free_over_amount`` as the API's money objects."""
+    body = dict(body)
+    currency = body.pop("currency")
+    body["price"] = _money(currency, body.pop("amount"))
+    if "free_over_amount" in body:
+        body["free_over"] = _money(currency, body.pop("free_over_amount"))
+    return body
+
+
 async def _post(client: httpx.AsyncClient, shop: Shop, what: str, **body: Any) -> httpx.Response:
+    if what == "rates":
+        body = _rate_body(body)
     return await client.post(f"{shop.base}/{what}", json=body, headers=shop.owner.headers)
 
 
@@ -110,7 +126,7 @@ async def test_manager_builds_the_tables_and_staff_reads_them(
         zone_id=zone_id,
         max_weight_grams=1000,
         amount=490,
-        currency="eur",
+        currency="EUR",
         free_over_amount=5000,
     )
     assert rate.status_code == 201, rate.text
@@ -120,9 +136,8 @@ async def test_manager_builds_the_tables_and_staff_reads_them(
         "zone_id": zone_id,
         "min_weight_grams": 0,
         "max_weight_grams": 1000,
-        "amount": 490,
-        "currency": "EUR",
-        "free_over_amount": 5000,
+        "price": {"amount": 490, "currency": "EUR"},
+        "free_over": {"amount": 5000, "currency": "EUR"},
     }
     for what, expected in (
         ("zones", zone_id),
@@ -150,9 +165,9 @@ async def test_manager_builds_the_tables_and_staff_reads_them(
     )
     assert patched.json()["is_active"] is False
     patched = await client.patch(
-        f"{shop.base}/rates/{rate.json()['id']}", json={"free_over_amount": None}, headers=headers
+        f"{shop.base}/rates/{rate.json()['id']}", json={"free_over": None}, headers=headers
     )
-    assert patched.json()["free_over_amount"] is None
+    assert patched.json()["free_over"] is None
     assert (await client.delete(f"{shop.base}/zones/{zone_id}", headers=headers)).status_code == 204
     assert (await client.get(f"{shop.base}/rates", headers=headers)).json()["items"] == []
     deleted = await client.delete(f"{shop.base}/methods/{method_id}", headers=headers)
@@ -220,16 +235,13 @@ async def test_invalid_zones_and_methods(
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"amount": -1, "currency": "EUR"}, "amount"),
-        ({"amount": 100, "currency": "EURO"}, "currency"),
-        ({"amount": 100, "currency": "ABC"}, "currency"),
-        ({"amount": 100, "currency": "XAU"}, "currency"),
+        ({"amount": -1, "currency": "EUR"}, "price.amount"),
         ({"amount": 100, "currency": "EUR", "min_weight_grams": -5}, "min_weight_grams"),
         (
             {"amount": 100, "currency": "EUR", "min_weight_grams": 500, "max_weight_grams": 500},
             "max_weight_grams",
         ),
-        ({"amount": 100, "currency": "EUR", "free_over_amount": -1}, "free_over_amount"),
+        ({"amount": 100, "currency": "EUR", "free_over_amount": -1}, "free_over.amount"),
     ],
 )
 async def test_invalid_rates(
@@ -237,7 +249,38 @@ async def test_invalid_rates(
 ) -> None:
     zone_id, method_id = await _tables(client, shop)
     response = await _post(client, shop, "rates", method_id=method_id, zone_id=zone_id, **body)
-    assert _problem(response, 422, "invalid_shipping_rate")["errors"][0]["loc"] == ["body", field]
+    problem = _problem(response, 422, "invalid_shipping_rate")
+    assert problem["errors"][0]["loc"] == ["body", *field.split(".")]
+
+
+@pytest.mark.parametrize("currency", ["EURO", "ABC", "XAU", "eur"])
+async def test_a_rate_in_no_currency_is_a_validation_error(
+    client: httpx.AsyncClient, shop: Shop, currency: str
+) -> None:
+    zone_id, method_id = await _tables(client, shop)
+    body = {"amount": 100, "currency": currency}
+    response = await _post(client, shop, "rates", method_id=method_id, zone_id=zone_id, **body)
+    problem = _problem(response, 422, "validation_error")
+    assert problem["errors"][0]["loc"] == ["body", "price", "currency"]
+
+
+async def test_a_threshold_is_in_the_rates_currency(client: httpx.AsyncClient, shop: Shop) -> None:
+    zone_id, method_id = await _tables(client, shop)
+    body = {"method_id": method_id, "zone_id": zone_id, "price": {"amount": 490, "currency": "EUR"}}
+    mixed = body | {"free_over": {"amount": 5000, "currency": "USD"}}
+    response = await client.post(f"{shop.base}/rates", json=mixed, headers=shop.owner.headers)
+    assert _problem(response, 422, "invalid_shipping_rate")["errors"][0]["loc"] == [
+        "body",
+        "free_over",
+    ]
+    rate = await client.post(f"{shop.base}/rates", json=body, headers=shop.owner.headers)
+    assert rate.status_code == 201, rate.text
+    patched = await client.patch(
+        f"{shop.base}/rates/{rate.json()['id']}",
+        json={"free_over": {"amount": 5000, "currency": "USD"}},
+        headers=shop.owner.headers,
+    )
+    _problem(patched, 422, "invalid_shipping_rate")
 
 
 async def test_names_and_codes_are_unique_per_vendor(
@@ -363,10 +406,18 @@ async def test_staff_cannot_write(client: httpx.AsyncClient, shop: Shop) -> None
         client.delete(f"{shop.base}/methods/{method_id}", headers=headers),
         client.post(
             f"{shop.base}/rates",
-            json={"method_id": method_id, "zone_id": zone_id, "amount": 1, "currency": "EUR"},
+            json={
+                "method_id": method_id,
+                "zone_id": zone_id,
+                "price": {"amount": 1, "currency": "EUR"},
+            },
             headers=headers,
         ),
-        client.patch(f"{shop.base}/rates/{rate.json()['id']}", json={"amount": 1}, headers=headers),
+        client.patch(
+            f"{shop.base}/rates/{rate.json()['id']}",
+            json={"price": {"amount": 1, "currency": "EUR"}},
+            headers=headers,
+        ),
         client.delete(f"{shop.base}/rates/{rate.json()['id']}", headers=headers),
     ]
     for write in writes:
@@ -397,7 +448,11 @@ async def test_another_vendors_tables_are_not_found(
         "shipping_method_not_found",
     )
     _problem(
-        await client.patch(f"{base}/rates/{rate_id}", json={"amount": 1}, headers=headers),
+        await client.patch(
+            f"{base}/rates/{rate_id}",
+            json={"price": {"amount": 1, "currency": "EUR"}},
+            headers=headers,
+        ),
         404,
         "shipping_rate_not_found",
     )
@@ -410,7 +465,11 @@ async def test_another_vendors_tables_are_not_found(
     _problem(
         await client.post(
             f"{base}/rates",
-            json={"method_id": method_id, "zone_id": other_zone, "amount": 1, "currency": "EUR"},
+            json={
+                "method_id": method_id,
+                "zone_id": other_zone,
+                "price": {"amount": 1, "currency": "EUR"},
+            },
             headers=headers,
         ),
         404,
@@ -419,7 +478,11 @@ async def test_another_vendors_tables_are_not_found(
     _problem(
         await client.post(
             f"{base}/rates",
-            json={"method_id": other_method, "zone_id": zone_id, "amount": 1, "currency": "EUR"},
+            json={
+                "method_id": other_method,
+                "zone_id": zone_id,
+                "price": {"amount": 1, "currency": "EUR"},
+            },
             headers=headers,
         ),
         404,
@@ -429,7 +492,7 @@ async def test_another_vendors_tables_are_not_found(
     _problem(await client.get(f"{shop.base}/zones", headers=headers), 404, "not_found")
     # Nothing of ours changed.
     ours = (await client.get(f"{shop.base}/rates", headers=shop.owner.headers)).json()["items"]
-    assert [(r["id"], r["amount"]) for r in ours] == [(rate_id, 100)]
+    assert [(r["id"], r["price"]["amount"]) for r in ours] == [(rate_id, 100)]
 
 
 async def test_signed_out_and_shoppers_are_kept_out(

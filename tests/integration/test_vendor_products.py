@@ -75,8 +75,22 @@ async def _create(client: httpx.AsyncClient, shop: Shop, **fields: Any) -> dict[
     return response.json()
 
 
+def EUR(amount: int) -> dict[str, Any]:
+    return {"amount": amount, "currency": "EUR"}
+
+
 def _variant(**fields: Any) -> dict[str, Any]:
-    return {"sku": f"SKU-{uuid.uuid4().hex[:10]}", "price_amount": 1999, "currency": "EUR"} | fields
+    """A variant's body; ``price_amount``, ``currency`` and ``compare_at_amount`` are folded
+    into the ``price`` and ``compare_at`` money objects."""
+    currency = fields.pop("currency", "EUR")
+    body: dict[str, Any] = {
+        "sku": f"SKU-{uuid.uuid4().hex[:10]}",
+        "price": {"amount": fields.pop("price_amount", 1999), "currency": currency},
+    }
+    if "compare_at_amount" in fields:
+        was = fields.pop("compare_at_amount")
+        body["compare_at"] = None if was is None else {"amount": was, "currency": currency}
+    return body | fields
 
 
 async def _add_variant(
@@ -243,12 +257,12 @@ async def test_a_new_variant_has_an_empty_stock_row_in_the_default_warehouse(
         compare_at_amount=2499,
         barcode="4006381333931",
         weight_grams=300,
-        currency="eur",
     )
     assert response.status_code == 201, response.text
     variant = response.json()
     assert variant["options"] == {"size": "M", "colour": "Black"}
-    assert (variant["price_amount"], variant["currency"]) == (1999, "EUR")
+    assert variant["price"] == {"amount": 1999, "currency": "EUR"}
+    assert variant["compare_at"] == {"amount": 2499, "currency": "EUR"}
     assert variant["barcode"] == "4006381333931"
     assert variant["is_active"] is True
 
@@ -275,9 +289,12 @@ async def test_a_new_variant_has_an_empty_stock_row_in_the_default_warehouse(
         ({"barcode": "4006381333932"}, 422, "invalid_barcode"),
         ({"barcode": "12345"}, 422, "invalid_barcode"),
         ({"barcode": "40063813339\uff131"}, 422, "invalid_barcode"),
-        ({"currency": "EUROS"}, 422, "invalid_currency"),
-        ({"currency": "ABC"}, 422, "invalid_currency"),
-        ({"currency": "XAU"}, 422, "invalid_currency"),
+        # Not ISO 4217 tender in upper case: the schema says so, so it is a validation error.
+        ({"currency": "EUROS"}, 422, "validation_error"),
+        ({"currency": "ABC"}, 422, "validation_error"),
+        ({"currency": "XAU"}, 422, "validation_error"),
+        ({"currency": "eur"}, 422, "validation_error"),
+        ({"compare_at": {"amount": 2999, "currency": "USD"}}, 422, "validation_error"),
         ({"price_amount": -1}, 422, "invalid_price"),
         ({"price_amount": 10**18}, 422, "invalid_price"),
         ({"compare_at_amount": 1999}, 422, "invalid_price"),
@@ -308,7 +325,7 @@ async def test_variants_of_a_product_share_one_currency(
     # The only variant may move to another currency; then a second one must follow it.
     moved = await client.patch(
         f"{shop.product(product['id'])}/variants/{first['id']}",
-        json={"currency": "JPY", "price_amount": 2500},
+        json={"price": {"amount": 2500, "currency": "JPY"}},
         headers=shop.owner.headers,
     )
     assert moved.status_code == 200, moved.text
@@ -397,17 +414,27 @@ async def test_a_variant_update_is_checked_as_a_whole(
     path = f"{shop.product(product['id'])}/variants/{variant['id']}"
     # A price above the stored compare-at price breaks the pair.
     _problem(
-        await client.patch(path, json={"price_amount": 3500}, headers=shop.owner.headers),
+        await client.patch(path, json={"price": EUR(3500)}, headers=shop.owner.headers),
+        422,
+        "invalid_price",
+    )
+    # A compare-at price in another currency than the variant's.
+    _problem(
+        await client.patch(
+            path,
+            json={"compare_at": {"amount": 5000, "currency": "USD"}},
+            headers=shop.owner.headers,
+        ),
         422,
         "invalid_price",
     )
     both = await client.patch(
         path,
-        json={"price_amount": 3500, "compare_at_amount": None, "barcode": "036000291452"},
+        json={"price": EUR(3500), "compare_at": None, "barcode": "036000291452"},
         headers=shop.owner.headers,
     )
     assert both.status_code == 200, both.text
-    assert (both.json()["price_amount"], both.json()["compare_at_amount"]) == (3500, None)
+    assert (both.json()["price"], both.json()["compare_at"]) == (EUR(3500), None)
     assert both.json()["barcode"] == "036000291452"
     _problem(
         await client.patch(path, json={"barcode": "036000291453"}, headers=shop.owner.headers),
@@ -455,7 +482,7 @@ async def test_status_rules(client: httpx.AsyncClient, shop: Shop) -> None:
     )
     _problem(
         await client.patch(
-            f"{variants}/{off['id']}", json={"price_amount": 0}, headers=shop.owner.headers
+            f"{variants}/{off['id']}", json={"price": EUR(0)}, headers=shop.owner.headers
         ),
         409,
         "product_not_ready",
@@ -695,7 +722,7 @@ async def test_another_vendor_gets_404_on_every_route_for_a_product_not_theirs(
             ("DELETE", product, None),
             ("POST", f"{product}/status", {"status": "archived"}),
             ("POST", f"{product}/variants", _variant()),
-            ("PATCH", f"{product}/variants/{variant_id}", {"price_amount": 1}),
+            ("PATCH", f"{product}/variants/{variant_id}", {"price": EUR(1)}),
             ("POST", f"{product}/images", {"url": "https://evil.example.com/x.jpg"}),
             ("DELETE", f"{product}/images/{image.id}", None),
             ("PUT", f"{product}/images/order", {"image_ids": [str(image.id)]}),
@@ -706,7 +733,7 @@ async def test_another_vendor_gets_404_on_every_route_for_a_product_not_theirs(
     # ... the victim's variant and image under the attacker's own product...
     own_path = attacker.product(own["id"])
     attempts += [
-        ("PATCH", f"{own_path}/variants/{variant_id}", {"price_amount": 1}),
+        ("PATCH", f"{own_path}/variants/{variant_id}", {"price": EUR(1)}),
         ("DELETE", f"{own_path}/images/{image.id}", None),
     ]
     # ... and the victim's back office itself, where the attacker is nobody.
@@ -729,7 +756,7 @@ async def test_another_vendor_gets_404_on_every_route_for_a_product_not_theirs(
     _problem(
         await client.patch(
             f"{attacker.product(victim.id)}/variants/{own_variant['id']}",
-            json={"price_amount": 1},
+            json={"price": EUR(1)},
             headers=attacker.owner.headers,
         ),
         404,
@@ -738,7 +765,7 @@ async def test_another_vendor_gets_404_on_every_route_for_a_product_not_theirs(
     untouched = await client.get(shop.product(victim.id), headers=shop.owner.headers)
     assert untouched.json()["title"] == victim.title
     assert untouched.json()["status"] == "active"
-    assert [v["price_amount"] for v in untouched.json()["variants"]] == [1500]
+    assert [v["price"]["amount"] for v in untouched.json()["variants"]] == [1500]
     assert [i["id"] for i in untouched.json()["images"]] == [str(image.id)]
     assert await _outbox(db_session, victim.id) == before
 
@@ -812,7 +839,7 @@ async def test_every_change_queues_the_product_for_reindexing(
     variants = f"{shop.product(pid)}/variants"
     await changed(
         await client.patch(
-            f"{variants}/{variant.json()['id']}", json={"price_amount": 999}, headers=h
+            f"{variants}/{variant.json()['id']}", json={"price": EUR(999)}, headers=h
         )
     )
     await changed(await _set_status(client, shop, pid, "active"))

@@ -91,8 +91,7 @@ async def test_wishlist_round_trip(client: httpx.AsyncClient, db_session: AsyncS
         "product_slug": product.slug,
         "sku": "SCARF-RED",
         "options": {"colour": "red"},
-        "price_amount": 3900,
-        "currency": "EUR",
+        "price": {"amount": 3900, "currency": "EUR"},
         "availability": "in_stock",
         "added_at": added.json()["added_at"],
     }
