@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint fmt install clean
+.PHONY: dev test lint fmt install clean api-snapshot
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Emporium needs Python 3.11 or newer (found " + sys.version.split()[0] + "); set PYTHON=/path/to/python3.11")'
@@ -30,6 +30,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
+
+# After adding to the API: publish the grown schema as what version 1 clients may rely on.
+api-snapshot: $(STAMP)
+	$(BIN)/python -m tests.api_compat --write
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .

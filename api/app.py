@@ -58,7 +58,7 @@ from core.clock import SYSTEM_CLOCK, Clock
 from core.logs import configure_logging
 from core.settings import Settings, load_settings
 
-API_VERSION = "0.1.0"
+API_VERSION = "1.0.0"
 
 
 def _operation_id(route: APIRoute) -> str:

@@ -61,7 +61,7 @@ def encode_cursor(scope: str, *keys: Key) -> str:
             parts.append(key)
         else:
             raise TypeError(f"a cursor key is a datetime, UUID, int or str, not {key!r}")
-    payload = json.dumps(parts, separators=(",", ":")).encode()
+    payload = json.dumps(parts, separators=(",", ":"), ensure_ascii=False).encode()
     digest = hashlib.blake2b(payload, digest_size=_DIGEST_SIZE).digest()
     return base64.urlsafe_b64encode(digest + payload).decode().rstrip("=")
 

@@ -18,7 +18,7 @@ Password = Field(min_length=1, max_length=1024)
 class SignUp(BaseModel):
     model_config = ConfigDict(extra="forbid")
     username: str = Field(min_length=1, max_length=100)
-    email: str = Field(min_length=3, max_length=320)
+    email: str = Field(min_length=3, max_length=320, json_schema_extra={"format": "email"})
     password: str = Password
     name: str | None = Field(default=None, max_length=200)
 
@@ -122,7 +122,10 @@ class ProfileUpdate(BaseModel):
     name: str | None = Field(default=None, max_length=200)
     phone: str | None = Field(default=None, max_length=32, pattern=r"^\+?[0-9 ()-]{6,31}$")
     email: str | None = Field(
-        default=None, max_length=320, description="Takes effect once the new address is verified"
+        default=None,
+        max_length=320,
+        description="Takes effect once the new address is verified",
+        json_schema_extra={"format": "email"},
     )
 
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.money import Money
+from api.schemas.text import line
 from commerce.accounts.address_rules import AddressInput
 from commerce.catalog.inventory import StockStatus
 from commerce.checkout.carts import (
@@ -44,7 +45,7 @@ class CartItemUpdate(BaseModel):
 
 class CouponCodes(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    codes: list[Annotated[str, Field(max_length=MAX_COUPON_LENGTH + 20)]] = Field(
+    codes: list[Annotated[str, line(MAX_COUPON_LENGTH)]] = Field(
         max_length=MAX_COUPONS,
         description="Replaces the cart's codes; stored trimmed and upper-case",
     )
@@ -65,7 +66,7 @@ class ShippingAddress(BaseModel):
 
 class ShippingChoice(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    method_code: str = Field(min_length=1, max_length=MAX_METHOD_CODE_LENGTH)
+    method_code: str = line(MAX_METHOD_CODE_LENGTH)
 
 
 class CartMerge(BaseModel):

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.money import Money
 from api.schemas.pagination import Page
+from api.schemas.text import TEXT_PATTERN, line
 from commerce.engagement.reviews import (
     MAX_BODY_LENGTH,
     MAX_REASON_LENGTH,
@@ -39,8 +40,8 @@ class ReviewUpsert(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     rating: int = Field(ge=1, le=5)
-    title: str = Field(min_length=1, max_length=MAX_TITLE_LENGTH)
-    body: str = Field(default="", max_length=MAX_BODY_LENGTH)
+    title: str = line(MAX_TITLE_LENGTH)
+    body: str = Field(default="", max_length=MAX_BODY_LENGTH, pattern=TEXT_PATTERN)
 
 
 class VendorReply(BaseModel):
@@ -50,9 +51,7 @@ class VendorReply(BaseModel):
 
 class ReviewHide(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(
-        min_length=1, max_length=MAX_REASON_LENGTH, description="Kept for the record"
-    )
+    reason: str = line(MAX_REASON_LENGTH, "Kept for the record")
 
 
 class ReviewRead(BaseModel):
@@ -162,12 +161,12 @@ class RatingSummaryRead(BaseModel):
 
 class WishlistCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH)
+    name: str = line(MAX_NAME_LENGTH)
 
 
 class WishlistRename(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH)
+    name: str = line(MAX_NAME_LENGTH)
 
 
 class WishlistItemAdd(BaseModel):

@@ -17,14 +17,18 @@ class VendorApply(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=2, max_length=200)
     description: str = Field(default="", max_length=5000)
-    contact_email: str | None = Field(default=None, max_length=320)
+    contact_email: str | None = Field(
+        default=None, max_length=320, json_schema_extra={"format": "email"}
+    )
 
 
 class VendorUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(default=None, min_length=2, max_length=200)
     description: str | None = Field(default=None, max_length=5000)
-    contact_email: str | None = Field(default=None, max_length=320)
+    contact_email: str | None = Field(
+        default=None, max_length=320, json_schema_extra={"format": "email"}
+    )
 
 
 class VendorRead(BaseModel):
@@ -71,7 +75,7 @@ class Suspension(BaseModel):
 
 class InvitationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    email: str = Field(min_length=3, max_length=320)
+    email: str = Field(min_length=3, max_length=320, json_schema_extra={"format": "email"})
     role: Literal[VendorRole.MANAGER, VendorRole.STAFF, VendorRole.OWNER]
 
 

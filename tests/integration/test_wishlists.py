@@ -451,9 +451,11 @@ async def test_wishlist_routes_need_a_signed_in_user(client: httpx.AsyncClient) 
         ({"name": 7}, "validation_error"),
         ({}, "validation_error"),
         ({"name": "ok", "public": True}, "validation_error"),
-        ({"name": "   "}, "invalid_wishlist"),
-        ({"name": "tab\tname"}, "invalid_wishlist"),
-        ({"name": "nul\u0000"}, "invalid_wishlist"),
+        # Blank and control characters: the schema's pattern says so, so the request is
+        # refused as invalid before the service (which refuses them too) sees it.
+        ({"name": "   "}, "validation_error"),
+        ({"name": "tab\tname"}, "validation_error"),
+        ({"name": "nul\u0000"}, "validation_error"),
     ],
 )
 async def test_bad_names_are_problems(
