@@ -3,11 +3,13 @@
 The API runs as it is deployed (uvicorn, real HTTP, its own transactions) on a fresh database
 and the test Temporal server. Every operation is called with generated input as four callers:
 anonymous, a customer, a vendor's owner and an admin. A run fails on any 5xx, any 4xx that is
-not problem+json, and any answer whose status, content type or body the schema does not
-declare. The examples per operation are few (``CONFORMANCE_EXAMPLES``, derandomized, so a
-run is repeatable); ``CONFORMANCE_EXAMPLES=50`` explores further by hand, and
-``CONFORMANCE_TRACE=1`` prints each operation's time (with ``-s``), and
-``CONFORMANCE_REPORT=path`` writes the failures there as JSON.
+not problem+json, any answer whose status, content type or body the schema does not declare,
+and any request the schema allows that the server refuses with 400/422 (except on the
+operations of ``RULES_BEYOND_THE_SCHEMA``, each listed with why). The examples per operation
+are few (``CONFORMANCE_EXAMPLES``, derandomized, so a run is repeatable);
+``CONFORMANCE_EXAMPLES=50`` explores further by hand, ``CONFORMANCE_TRACE=1`` prints each
+operation's time (with ``-s``), and ``CONFORMANCE_REPORT=path`` writes the failures there as
+JSON.
 """
 
 from __future__ import annotations
