@@ -25,7 +25,7 @@ class SignUp(BaseModel):
 
 class Login(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    email: str = Field(min_length=1, max_length=320)
+    email: str = Field(min_length=1, max_length=320, json_schema_extra={"format": "email"})
     password: str = Password
 
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.schemas.money import Money
 from api.schemas.pagination import Page
+from api.schemas.text import LINE_PATTERN, line
 from commerce.catalog import storefront
 from commerce.catalog.categories import SLUG
 from core.money import Money as DomainMoney
@@ -202,7 +203,7 @@ class VendorPageRead(BaseModel):
 class CategoryCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     slug: str = Field(pattern=SLUG_PATTERN, description="Unique across the whole tree")
-    name: str = Field(min_length=1, max_length=200)
+    name: str = line(200)
     parent_id: uuid.UUID | None = None
 
 
@@ -210,7 +211,7 @@ class CategoryUpdate(BaseModel):
     """Either or both; a new slug changes the path of the whole subtree."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: str | None = Field(default=None, min_length=1, max_length=200, pattern=LINE_PATTERN)
     slug: str | None = Field(default=None, pattern=SLUG_PATTERN)
 
     @model_validator(mode="after")
