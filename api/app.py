@@ -11,6 +11,10 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import Span
 
 from api import errors
 from api.access import api_routes, requirement_of
@@ -53,7 +57,7 @@ from commerce.accounts.oidc import OidcClient
 from commerce.accounts.social import SocialLogin, configured_providers
 from commerce.payments.registry import build_providers
 from commerce.search.indexer import backend_for
-from core import database, temporal
+from core import database, telemetry, temporal
 from core.clock import SYSTEM_CLOCK, Clock
 from core.logs import configure_logging
 from core.settings import Settings, load_settings
@@ -61,21 +65,39 @@ from core.settings import Settings, load_settings
 API_VERSION = "1.0.0"
 
 
+def _no_query_in_spans(span: Span, scope: dict[str, Any]) -> None:
+    """A query string may name an email address (``/admin/mail-outbox?to=``): spans keep the
+    path alone."""
+    if span.is_recording():
+        path = scope.get("path", "")
+        for key in ("http.target", "url.query", "http.url", "url.full"):
+            span.set_attribute(key, path if key != "url.query" else "")
+
+
 def _operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    tracer_provider: TracerProvider | None = None,
+) -> FastAPI:
     """Build the API. Called by uvicorn (``factory=True``) and by the tests. ``clock`` is where
-    every request reads its time (``api.deps.NowDep``)."""
+    every request reads its time (``api.deps.NowDep``). ``tracer_provider`` turns tracing on
+    (uvicorn's factory call makes one from ``OTEL_EXPORTER_OTLP_ENDPOINT``, if set)."""
     configured = settings is not None
     settings = settings or load_settings()
     if not configured:
         configure_logging(settings.log_level, settings.log_format, process="api")
+        tracer_provider = tracer_provider or telemetry.tracer_provider_from_env(
+            telemetry.API_SERVICE
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = database.create_engine(settings)
+        engine = database.create_engine(settings, tracer_provider=tracer_provider)
         app.state.settings = settings
         app.state.clock = clock
         app.state.engine = engine
@@ -83,13 +105,17 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
         app.state.accounts = AccountsContext.build(settings, app.state.sessionmaker, clock=clock)
         # One pooled HTTP client for calls to the outside world (OIDC providers, ...).
         app.state.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
+        if tracer_provider is not None:
+            HTTPXClientInstrumentor.instrument_client(app.state.http, tracer_provider)
         app.state.social = SocialLogin(configured_providers(settings), OidcClient(app.state.http))
         # Elasticsearch when ELASTICSEARCH_URL is set, else PostgreSQL full-text.
         app.state.search = backend_for(settings, app.state.sessionmaker)
         app.state.payment_providers = build_providers(settings, app.state.sessionmaker)
         # Lazy: the API starts (and /healthz answers) while Temporal is still coming up;
         # /readyz reports whether it is reachable.
-        app.state.temporal = await temporal.connect(settings, lazy=True)
+        app.state.temporal = await temporal.connect(
+            settings, lazy=True, tracer_provider=tracer_provider
+        )
         try:
             yield
         finally:
@@ -109,6 +135,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
         # functions read `place_order`, `add_item`, not `place_order_checkout_post`.
         generate_unique_id_function=_operation_id,
     )
+    if tracer_provider is not None:
+        FastAPIInstrumentor.instrument_app(
+            app,
+            tracer_provider=tracer_provider,
+            excluded_urls="/healthz,/readyz",
+            server_request_hook=_no_query_in_spans,
+        )
     errors.install(app)
     if settings.cors_origins:
         app.add_middleware(

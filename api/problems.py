@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from commerce.errors import DomainError
 from core.logs import request_id_var
+from core.telemetry import current_trace_id
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -31,6 +32,9 @@ class Problem(BaseModel):
     detail: str | None = None
     instance: str | None = Field(default=None, description="The request path")
     request_id: str | None = None
+    trace_id: str | None = Field(
+        default=None, description="The request's trace, when tracing is on: where to look"
+    )
     errors: list[FieldError] | None = Field(
         default=None, description="Per-field problems (validation errors only)"
     )
@@ -104,5 +108,8 @@ def problem_response(
     request_id = request_id_var.get()
     if request_id is not None:
         body["request_id"] = request_id
+    trace_id = current_trace_id()
+    if trace_id is not None:
+        body["trace_id"] = trace_id
     body.update({key: value for key, value in extra.items() if value is not None})
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)

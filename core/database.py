@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -11,19 +12,25 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from core.settings import Settings
+from core.telemetry import instrument_engine
 
 
-def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
+def create_engine(
+    settings: Settings, *, url: str | None = None, tracer_provider: TracerProvider | None = None
+) -> AsyncEngine:
+    """The process's engine; with ``tracer_provider`` every statement is a span."""
     connect_args: dict[str, object] = {"application_name": "emporium"}
     if settings.database_statement_timeout_ms:
         connect_args["options"] = f"-c statement_timeout={settings.database_statement_timeout_ms}"
-    return create_async_engine(
+    engine = create_async_engine(
         url or settings.sqlalchemy_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
         pool_pre_ping=True,
         connect_args=connect_args,
     )
+    instrument_engine(engine, tracer_provider)
+    return engine
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -9,6 +9,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+from core.telemetry import current_span_id, current_trace_id
+
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 # Attributes every LogRecord has; anything else was passed through `extra=` and is logged.
@@ -28,7 +30,8 @@ _factory_installed = False
 
 
 def install_request_id_factory() -> None:
-    """Stamp the current request id on every LogRecord when it is created.
+    """Stamp the current request id, and the current trace and span ids when tracing is on,
+    on every LogRecord when it is created.
 
     At creation, not at formatting: a handler may format later (a queue, a test's capture),
     when the request's context is gone.
@@ -41,6 +44,10 @@ def install_request_id_factory() -> None:
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = previous(*args, **kwargs)
         record.request_id = request_id_var.get()
+        trace_id = current_trace_id()
+        if trace_id is not None:
+            record.trace_id = trace_id
+            record.span_id = current_span_id()
         return record
 
     logging.setLogRecordFactory(factory)

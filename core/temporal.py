@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+from opentelemetry.sdk.trace import TracerProvider
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
@@ -25,6 +26,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.settings import Settings
+from core.telemetry import client_interceptors
 from workflows.contracts.search_attributes import ALL_SEARCH_ATTRIBUTES
 
 log = logging.getLogger(__name__)
@@ -61,11 +63,16 @@ def dev_server_flags() -> list[str]:
     return flags
 
 
-async def connect(settings: Settings, *, lazy: bool = False) -> Client:
+async def connect(
+    settings: Settings, *, lazy: bool = False, tracer_provider: TracerProvider | None = None
+) -> Client:
+    """A client of the configured namespace; with ``tracer_provider`` what it starts, signals
+    and updates continues the current trace (and so do the workers built on it)."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         lazy=lazy,
+        interceptors=client_interceptors(tracer_provider),
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
@@ -278,6 +279,7 @@ async def platform(
     *,
     with_worker: bool = True,
     shop: Callable[[async_sessionmaker[AsyncSession]], Awaitable[Shop]] = make_shop,
+    tracer_provider: TracerProvider | None = None,
     **overrides: Any,
 ) -> AsyncIterator[Platform]:
     """The platform on ``database_url`` (migrated, empty), its own task queue."""
@@ -287,13 +289,13 @@ async def platform(
         temporal_task_queue=f"orders-{uuid.uuid4().hex}",
         **{**FAST_TIMINGS, **overrides},
     )
-    engine = database.create_engine(settings)
+    engine = database.create_engine(settings, tracer_provider=tracer_provider)
     sessionmaker = database.create_sessionmaker(engine)
     deps = Dependencies.build(settings, sessionmaker)
-    app = create_app(settings)
+    app = create_app(settings, tracer_provider=tracer_provider)
     try:
         built = await shop(sessionmaker)
-        async with _worker(temporal, settings, deps, enabled=with_worker):
+        async with _worker(temporal, settings, deps, with_worker, tracer_provider):
             async for client in _client_for(app):
                 yield Platform(
                     client=client,
@@ -311,12 +313,16 @@ async def platform(
 
 @asynccontextmanager
 async def _worker(
-    temporal: Client, settings: Settings, deps: Dependencies, *, enabled: bool
+    temporal: Client,
+    settings: Settings,
+    deps: Dependencies,
+    enabled: bool,
+    tracer_provider: TracerProvider | None,
 ) -> AsyncIterator[None]:
     if not enabled:
         yield
         return
-    async with build_worker(temporal, settings, deps):
+    async with build_worker(temporal, settings, deps, tracer_provider=tracer_provider):
         yield
 
 

@@ -13,7 +13,7 @@ from commerce.finance.payout_schedule import ensure_payout_schedule
 from commerce.notifications.mail import MailDispatcher, transport_for
 from commerce.orders import order_saga
 from commerce.search.indexer import SearchIndexer, backend_for
-from core import database, temporal
+from core import database, telemetry, temporal
 from core.periodic import run_every
 from core.settings import Settings
 from workers.registry import Dependencies, build_worker
@@ -37,7 +37,8 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    engine = database.create_engine(settings)
+    tracer_provider = telemetry.tracer_provider_from_env(telemetry.WORKER_SERVICE)
+    engine = database.create_engine(settings, tracer_provider=tracer_provider)
     deps = Dependencies.build(settings, database.create_sessionmaker(engine))
     search_backend = backend_for(settings, deps.sessionmaker)
     try:
@@ -47,7 +48,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
             # Only the simulated payout provider exists: no real money moves to vendors yet,
             # so production gets no schedule that would mark payouts paid.
             await ensure_payout_schedule(client, settings)
-        worker = build_worker(client, settings, deps)
+        worker = build_worker(client, settings, deps, tracer_provider=tracer_provider)
         # The other halves of the transactional outboxes: mail, and search index updates,
         # both committed by the API or by activities.
         mail = MailDispatcher(deps.sessionmaker, transport_for(settings), clock=deps.clock)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.demo import DemoActivities
 from activities.disputes import DisputeActivities
@@ -17,6 +19,7 @@ from activities.refunds import RefundActivities
 from activities.returns import ReturnActivities
 from activities.shipments import ShipmentActivities
 from commerce.payments.registry import PaymentProviders, build_providers
+from core import telemetry
 from core.clock import SYSTEM_CLOCK, Clock
 from core.settings import Settings
 from workflows.demo import SeedDemoCatalogWorkflow
@@ -113,12 +116,25 @@ def steps_of(implementation: object) -> list[Callable[..., object]]:
 
 
 def build_worker(
-    client: Client, settings: Settings, deps: Dependencies, *, task_queue: str | None = None
+    client: Client,
+    settings: Settings,
+    deps: Dependencies,
+    *,
+    task_queue: str | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> Worker:
+    """The worker of every workflow and activity. With ``tracer_provider``, each workflow and
+    activity continues the trace of whoever started or signalled it."""
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
         workflows=WORKFLOWS,
         activities=activities(deps),
         graceful_shutdown_timeout=settings.worker_shutdown_grace,
+        interceptors=telemetry.worker_interceptors(tracer_provider),
+        # The tracing interceptor runs inside the workflow sandbox: OpenTelemetry is loaded
+        # once, outside it (it keeps no state a replay could see).
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules("opentelemetry")
+        ),
     )
