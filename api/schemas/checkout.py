@@ -7,7 +7,8 @@ from datetime import date
 
 from pydantic import BaseModel, Field
 
-from api.schemas.money import Money
+from api.schemas.money import Money, money_fields
+from api.schemas.orders import LINE_AMOUNTS, ORDER_TOTALS
 from commerce.checkout.checkout_summary import CheckoutSummary, ShippingOption, SummaryLine
 
 
@@ -42,12 +43,8 @@ class SummaryLineRead(BaseModel):
             sku=line.sku,
             options=line.options,
             quantity=line.quantity,
-            unit_price=Money.of(line.unit_price, currency),
-            subtotal=Money.of(line.subtotal, currency),
-            discount=Money.of(line.discount, currency),
-            tax=Money.of(line.tax, currency),
             tax_rate_bp=line.tax_rate_bp,
-            total=Money.of(line.total, currency),
+            **money_fields(line, currency, *LINE_AMOUNTS),
             problems=list(line.problems),
         )
 
@@ -148,11 +145,15 @@ class CheckoutSummaryRead(BaseModel):
                     shipping_options=[
                         ShippingOptionRead.build(o, currency) for o in vendor.shipping_options
                     ],
-                    items_subtotal=of(vendor.items_subtotal),
-                    discount=of(vendor.discount),
-                    shipping_amount=of(vendor.shipping_amount),
-                    tax=of(vendor.tax),
-                    total=of(vendor.total),
+                    **money_fields(
+                        vendor,
+                        currency,
+                        "items_subtotal",
+                        "discount",
+                        "shipping_amount",
+                        "tax",
+                        "total",
+                    ),
                 )
                 for vendor in summary.vendors
             ],
@@ -162,11 +163,7 @@ class CheckoutSummaryRead(BaseModel):
                 )
                 for p in summary.promotions
             ],
-            items_subtotal=of(summary.items_subtotal),
-            discount_total=of(summary.discount_total),
-            shipping_total=of(summary.shipping_total),
-            tax_total=of(summary.tax_total),
-            grand_total=of(summary.grand_total),
+            **money_fields(summary, currency, *ORDER_TOTALS),
             estimated_delivery_earliest=summary.estimated_delivery_earliest,
             estimated_delivery_latest=summary.estimated_delivery_latest,
             problems=[SummaryProblemRead(**vars(p)) for p in summary.problems],

@@ -61,3 +61,9 @@ def money_or_none(amount: int | None, currency: str | None) -> Money | None:
     if amount is None or currency is None:
         return None
     return Money.of(amount, currency)
+
+
+def money_fields(source: object, currency: str, *names: str) -> dict[str, Money]:
+    """``{name: Money}`` for integer amounts ``source`` has as attributes, all in ``currency``
+    (a line's unit price, subtotal, discount, tax and total)."""
+    return {name: Money.of(getattr(source, name), currency) for name in names}

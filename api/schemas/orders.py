@@ -8,11 +8,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from api.schemas.money import Money
+from api.schemas.money import Money, money_fields
 from api.schemas.pagination import Page
 from commerce.orders.orders import OrderDetail
 from models import Order, OrderDiscount, OrderLine, OrderVendorPart
 from workflows.contracts.orders import OrderStatus, OrderStatusView, PaymentStatus
+
+#: A line's amounts, in the order's currency.
+LINE_AMOUNTS = ("unit_price", "subtotal", "discount", "tax", "total")
+#: An order's (and an order summary's) totals.
+ORDER_TOTALS = ("items_subtotal", "discount_total", "shipping_total", "tax_total", "grand_total")
 
 
 class CheckoutCreate(BaseModel):
@@ -131,12 +136,8 @@ class OrderLineRead(BaseModel):
             title=line.title,
             options=line.options,
             quantity=line.quantity,
-            unit_price=Money.of(line.unit_price, currency),
-            subtotal=Money.of(line.subtotal, currency),
-            discount=Money.of(line.discount, currency),
-            tax=Money.of(line.tax, currency),
             tax_rate_bp=line.tax_rate_bp,
-            total=Money.of(line.total, currency),
+            **money_fields(line, currency, *LINE_AMOUNTS),
         )
 
 
@@ -158,11 +159,9 @@ class OrderVendorPartRead(BaseModel):
             vendor_id=part.vendor_id,
             shipping_method_code=part.shipping_method_code,
             shipping_method_name=part.shipping_method_name,
-            shipping_amount=Money.of(part.shipping_amount, currency),
-            items_subtotal=Money.of(part.items_subtotal, currency),
-            discount=Money.of(part.discount, currency),
-            tax=Money.of(part.tax, currency),
-            total=Money.of(part.total, currency),
+            **money_fields(
+                part, currency, "shipping_amount", "items_subtotal", "discount", "tax", "total"
+            ),
             estimated_delivery_earliest=part.estimated_delivery_earliest,
             estimated_delivery_latest=part.estimated_delivery_latest,
         )
@@ -231,11 +230,7 @@ class OrderRead(BaseModel):
             status=order.status.value,
             currency=order.currency,
             prices_include_tax=order.prices_include_tax,
-            items_subtotal=Money.of(order.items_subtotal, order.currency),
-            discount_total=Money.of(order.discount_total, order.currency),
-            shipping_total=Money.of(order.shipping_total, order.currency),
-            tax_total=Money.of(order.tax_total, order.currency),
-            grand_total=Money.of(order.grand_total, order.currency),
+            **money_fields(order, order.currency, *ORDER_TOTALS),
             shipping_address=order.shipping_address,
             payment_provider=order.payment_provider,
             placed_at=order.created_at,
