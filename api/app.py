@@ -33,6 +33,7 @@ from api.routes import (
     invoices,
     ledger,
     me,
+    metrics,
     orders,
     payment_methods,
     problems,
@@ -155,6 +156,7 @@ def create_app(
     app.add_middleware(RequestContextMiddleware)
     for module in (
         health,
+        metrics,
         problems,
         auth,
         social,

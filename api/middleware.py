@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import problem_response
 from core.logs import install_request_id_factory, request_id_var
+from core.metrics import observe_request
 
 log = logging.getLogger("emporium.api")
 access_log = logging.getLogger("emporium.access")
@@ -67,6 +68,9 @@ class RequestContextMiddleware:
             )
             await response(scope, receive, send_with_id)
         finally:
+            elapsed = time.perf_counter() - began
+            route = scope.get("route")
+            observe_request(scope["method"], getattr(route, "path", None), status, elapsed)
             # The path only: query strings can carry tokens (password reset, OAuth codes).
             access_log.info(
                 "request",
@@ -74,7 +78,7 @@ class RequestContextMiddleware:
                     "method": scope["method"],
                     "path": scope["path"],
                     "status": status,
-                    "duration_ms": round((time.perf_counter() - began) * 1000, 2),
+                    "duration_ms": round(elapsed * 1000, 2),
                 },
             )
             request_id_var.reset(token)

@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # GET /metrics: when set, Prometheus must send `Authorization: Bearer <token>`; unset, the
+    # route is open and must be kept off the public internet at the load balancer.
+    metrics_token: SecretStr | None = None
     storefront_url: str = Field(
         default="http://127.0.0.1:8000",
         description="Base URL of the storefront, for links in emails (verify, reset).",

@@ -1,0 +1,27 @@
+"""``GET /metrics``: this API process's Prometheus metrics (not part of the public API's
+schema: it is for the operators' Prometheus, like the health probes)."""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from api.access import Public
+from api.deps import SettingsDep
+from commerce.errors import Unauthorized
+from core.metrics import REGISTRY
+
+router = APIRouter(tags=["health"], dependencies=[Public])
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request, settings: SettingsDep) -> Response:
+    """The text exposition format; with ``EMPORIUM_METRICS_TOKEN`` set, only for its bearer."""
+    if settings.metrics_token is not None:
+        expected = f"Bearer {settings.metrics_token.get_secret_value()}"
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise Unauthorized("Send the metrics token as a bearer token.")
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
