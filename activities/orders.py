@@ -34,6 +34,7 @@ from commerce.payments.provider import (
     TransientPaymentError,
 )
 from commerce.payments.registry import PaymentProviders
+from core import metrics
 from core.clock import SYSTEM_CLOCK, Clock
 from core.money import format_money
 from models import InventoryReservation, Refund, ReservationStatus, Vendor
@@ -63,6 +64,12 @@ from workflows.contracts.refunds import RefundSource, RefundStatus
 
 def reservation_key(order_id: str | uuid.UUID) -> str:
     return f"order:{order_id}"
+
+
+def _count_payment_answer(provider: str, outcome: str, decline_code: str | None) -> None:
+    metrics.PAYMENT_ATTEMPTS.labels(provider, outcome).inc()
+    if outcome == "declined":
+        metrics.PAYMENT_DECLINES.labels(provider, metrics.label(decline_code)).inc()
 
 
 def _latest(days: list[date | None]) -> str | None:
@@ -113,6 +120,7 @@ class OrderActivities(contract.OrderActivities):
                     session, reservation_key=reservation_key(order_id), lines=lines
                 )
             except inventory.OutOfStock as error:
+                metrics.STOCK_OUTS.inc()
                 shortages = [shortage.as_dict() for shortage in error.shortages]
                 raise failed_for_good("OutOfStock", error.detail, shortages) from None
         return ReserveInventoryOutput(units=sum(quantity for _, quantity in lines))
@@ -133,11 +141,14 @@ class OrderActivities(contract.OrderActivities):
         """The compensation of reserve and commit: release held units, put sold ones back
         where they were taken from. Idempotent; nothing held is nothing to do."""
         key = reservation_key(ref.order_id)
+        action = "nothing"
         async with self._sessionmaker.begin() as session:
             held = await inventory.get_reservation(session, reservation_key=key)
             if held.status == ReservationStatus.RESERVED:
+                action = "released"
                 await inventory.release(session, reservation_key=key, now=self._clock.now())
             elif held.status == ReservationStatus.COMMITTED:
+                action = "restocked"
                 rows = await session.scalars(
                     select(InventoryReservation).where(InventoryReservation.reservation_key == key)
                 )
@@ -150,13 +161,17 @@ class OrderActivities(contract.OrderActivities):
                         note="order cancelled before shipping",
                         return_key=f"{key}:cancelled:{row.warehouse_id}",
                     )
+        metrics.COMPENSATIONS.labels("restore_inventory", action).inc()
 
     # --- promotions -----------------------------------------------------------------------
 
     @activity.defn
     async def release_promotions(self, ref: OrderRef) -> int:
         async with self._sessionmaker.begin() as session:
-            return await promotions.release_usage(session, order_id=uuid.UUID(ref.order_id))
+            released = await promotions.release_usage(session, order_id=uuid.UUID(ref.order_id))
+        action = "released" if released else "nothing"
+        metrics.COMPENSATIONS.labels("release_promotions", action).inc()
+        return released
 
     # --- status ---------------------------------------------------------------------------
 
@@ -209,6 +224,9 @@ class OrderActivities(contract.OrderActivities):
                             storefront_url=self._storefront_url,
                         ),
                     )
+        if moved:
+            metrics.CHECKOUTS_CONFIRMED.labels(order.payment_provider).inc()
+            metrics.CHECKOUT_TO_CONFIRMED.observe(max((now - order.created_at).total_seconds(), 0))
         return ConfirmOrderOutput(
             _latest([p.estimated_delivery_earliest for p in detail.parts]),
             _latest([p.estimated_delivery_latest for p in detail.parts]),
@@ -230,19 +248,25 @@ class OrderActivities(contract.OrderActivities):
                 data={"reason": params.reason},
                 values={"cancelled_at": self._clock.now(), "cancel_reason": params.reason[:500]},
             )
-            if moved:
-                order = await orders.get_order(session, order_id=order_id)
-                if order.contact_email:
-                    await queue_mail(
-                        session,
-                        order_closed(
-                            to=order.contact_email,
-                            order=order,
-                            paid=params.paid,
-                            reason=params.reason,
-                        ),
-                    )
-            return moved
+            order = await orders.get_order(session, order_id=order_id)
+            if moved and order.contact_email:
+                await queue_mail(
+                    session,
+                    order_closed(
+                        to=order.contact_email,
+                        order=order,
+                        paid=params.paid,
+                        reason=params.reason,
+                    ),
+                )
+            confirmed = order.confirmed_at is not None
+        if moved:
+            reason = metrics.label(params.reason)
+            if confirmed:
+                metrics.ORDERS_CANCELLED.labels(reason).inc()
+            else:
+                metrics.CHECKOUTS_FAILED.labels(to.value, reason).inc()
+        return moved
 
     # --- payments -------------------------------------------------------------------------
 
@@ -299,6 +323,8 @@ class OrderActivities(contract.OrderActivities):
     ) -> AuthorizationOutput:
         async with self._sessionmaker.begin() as session:
             payment = await order_payments.get_attempt(session, order_id=order_id, attempt=attempt)
+            # A retried step finds the attempt answered already: counted once.
+            first_answer = payment.status == PaymentStatus.PENDING
             await order_payments.record_authorization(
                 session, payment=payment, authorization=authorization
             )
@@ -322,6 +348,8 @@ class OrderActivities(contract.OrderActivities):
                                 amount=event.amount,
                             )
                         )
+        if first_answer:
+            _count_payment_answer(provider, authorization.status, authorization.decline_code)
         return AuthorizationOutput(
             status=authorization.status,
             provider_payment_id=authorization.provider_payment_id,
@@ -366,6 +394,7 @@ class OrderActivities(contract.OrderActivities):
             payment = await order_payments.get_attempt(
                 session, order_id=uuid.UUID(params.order_id), attempt=params.attempt
             )
+            provider, waited = payment.provider, payment.status == PaymentStatus.REQUIRES_ACTION
             if params.status == "authorized":
                 await order_payments.record_authorization(
                     session,
@@ -381,6 +410,8 @@ class OrderActivities(contract.OrderActivities):
                 await order_payments.record_declined(
                     session, payment=payment, decline_code=params.decline_code
                 )
+        if waited:  # the shopper's 3-D Secure or approval ended: counted once
+            _count_payment_answer(provider, params.status, params.decline_code)
 
     @activity.defn
     async def capture_payment(self, ref: PaymentRef) -> CaptureOutput:
@@ -424,6 +455,11 @@ class OrderActivities(contract.OrderActivities):
         """Undo one payment attempt: void an authorization, refund a capture, nothing for a
         decline. An attempt whose authorize answer was lost is asked again with the same key
         (the provider replays it) so nothing stays held."""
+        undone = await self._compensate_payment(params)
+        metrics.COMPENSATIONS.labels("compensate_payment", undone.action).inc()
+        return undone
+
+    async def _compensate_payment(self, params: CompensatePaymentInput) -> CompensatePaymentOutput:
         order_id = uuid.UUID(params.order_id)
         async with self._sessionmaker.begin() as session:
             try:

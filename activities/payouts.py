@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from commerce.finance import ledger
+from core import metrics
 from core.clock import SYSTEM_CLOCK, Clock
 from models import PayoutStatus
 from workflows.contracts import payouts as contract
@@ -50,8 +51,11 @@ class PayoutActivities(contract.PayoutActivities):
             found = await ledger.payouts_by_id(session, payout_ids=settled)
         amounts: dict[str, int] = {}
         for payout in found:
+            metrics.PAYOUTS.labels(payout.status.value).inc()
             if payout.status == PayoutStatus.PAID:
                 amounts[payout.currency] = amounts.get(payout.currency, 0) + payout.amount
+        unpaid = any(payout.status == PayoutStatus.FAILED for payout in found)
+        metrics.PAYOUT_RUNS.labels("failed" if unpaid else "paid").inc()
         return RunPayoutsOutput(
             payouts=len(found),
             paid=sum(1 for payout in found if payout.status == PayoutStatus.PAID),

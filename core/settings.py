@@ -85,6 +85,24 @@ class Settings(BaseSettings):
         ge=0,
         description="How long a stopping worker lets running activities finish.",
     )
+    worker_metrics_address: str = Field(
+        default="127.0.0.1:9464",
+        pattern=r"^(off|[^\s:]*:\d{1,5}|\[[0-9a-fA-F:]+\]:\d{1,5})$",
+        description="host:port where the worker serves its Prometheus metrics (ours and the "
+        "Temporal SDK's) at /metrics; `off` serves none.",
+    )
+    snapshot_interval_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often the worker counts the backlogs it publishes as gauges (mail "
+        "outbox, search outbox, work past its deadline, dispute evidence due).",
+    )
+    stuck_grace_s: float = Field(
+        default=900.0,
+        ge=0,
+        description="How long past its deadline an order, part or return may sit before it "
+        "counts as stuck (metrics, alerts and `emporium stuck-orders`).",
+    )
 
     # --- HTTP API -------------------------------------------------------------------------
     api_host: str = "127.0.0.1"
@@ -339,6 +357,14 @@ class Settings(BaseSettings):
     def temporal_host_port(self) -> tuple[str, int]:
         host, _, port = self.temporal_address.rpartition(":")
         return host, int(port)
+
+    @property
+    def worker_metrics_host_port(self) -> tuple[str, int] | None:
+        """Where the worker serves its metrics, or ``None`` when ``off``."""
+        if self.worker_metrics_address == "off":
+            return None
+        host, _, port = self.worker_metrics_address.rpartition(":")
+        return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104
 
 
 def _describe(error: ValidationError) -> str:

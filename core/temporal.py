@@ -23,6 +23,7 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.settings import Settings
@@ -64,15 +65,21 @@ def dev_server_flags() -> list[str]:
 
 
 async def connect(
-    settings: Settings, *, lazy: bool = False, tracer_provider: TracerProvider | None = None
+    settings: Settings,
+    *,
+    lazy: bool = False,
+    tracer_provider: TracerProvider | None = None,
+    runtime: Runtime | None = None,
 ) -> Client:
     """A client of the configured namespace; with ``tracer_provider`` what it starts, signals
-    and updates continues the current trace (and so do the workers built on it)."""
+    and updates continues the current trace (and so do the workers built on it); with
+    ``runtime``, the SDK's metrics go where that runtime's telemetry says."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         lazy=lazy,
         interceptors=client_interceptors(tracer_provider),
+        runtime=runtime,
     )
 
 

@@ -7,7 +7,7 @@ import functools
 import logging
 import signal
 
-from commerce import housekeeping
+from commerce import housekeeping, operations
 from commerce.aftersales import disputes, refund_saga
 from commerce.finance.payout_schedule import ensure_payout_schedule
 from commerce.notifications.mail import MailDispatcher, transport_for
@@ -16,6 +16,7 @@ from commerce.search.indexer import SearchIndexer, backend_for
 from core import database, telemetry, temporal
 from core.periodic import run_every
 from core.settings import Settings
+from workers.metrics import WorkerMetrics
 from workers.registry import Dependencies, build_worker
 
 log = logging.getLogger("emporium.worker")
@@ -41,8 +42,14 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     engine = database.create_engine(settings, tracer_provider=tracer_provider)
     deps = Dependencies.build(settings, database.create_sessionmaker(engine))
     search_backend = backend_for(settings, deps.sessionmaker)
+    served = settings.worker_metrics_host_port
+    worker_metrics = WorkerMetrics(*served) if served else None
     try:
-        client = await temporal.connect(settings)
+        client = await temporal.connect(
+            settings, runtime=worker_metrics.runtime if worker_metrics else None
+        )
+        if worker_metrics is not None:
+            worker_metrics.start()
         await temporal.ensure_search_attributes(client, settings.temporal_namespace)
         if settings.environment != "production":
             # Only the simulated payout provider exists: no real money moves to vendors yet,
@@ -56,6 +63,15 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         async with worker, asyncio.TaskGroup() as tasks:
             tasks.create_task(mail.run(stop))
             tasks.create_task(indexer.run(stop, interval_s=1.0))
+            tasks.create_task(
+                run_every(
+                    settings.snapshot_interval_s,
+                    stop,
+                    functools.partial(operations.take_snapshot, deps.sessionmaker, settings),
+                    what="metrics snapshot",
+                    clock=deps.clock,
+                )
+            )
             tasks.create_task(
                 run_every(
                     HOUSEKEEPING_INTERVAL_S,
@@ -86,6 +102,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
                     "task_queue": settings.temporal_task_queue,
                     "namespace": settings.temporal_namespace,
                     "temporal_address": settings.temporal_address,
+                    "metrics": worker_metrics.url if worker_metrics else None,
                 },
             )
             await stop.wait()
@@ -95,6 +112,8 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
             )
         log.info("worker stopped")
     finally:
+        if worker_metrics is not None:
+            worker_metrics.close()
         await deps.aclose()
         await search_backend.close()
         await engine.dispose()

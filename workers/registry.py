@@ -21,6 +21,7 @@ from activities.shipments import ShipmentActivities
 from commerce.payments.registry import PaymentProviders, build_providers
 from core import telemetry
 from core.clock import SYSTEM_CLOCK, Clock
+from core.metrics import ActivityMetrics
 from core.settings import Settings
 from workflows.demo import SeedDemoCatalogWorkflow
 from workflows.disputes import DisputeWorkflow
@@ -131,7 +132,7 @@ def build_worker(
         workflows=WORKFLOWS,
         activities=activities(deps),
         graceful_shutdown_timeout=settings.worker_shutdown_grace,
-        interceptors=telemetry.worker_interceptors(tracer_provider),
+        interceptors=[*telemetry.worker_interceptors(tracer_provider), ActivityMetrics()],
         # The tracing interceptor runs inside the workflow sandbox: OpenTelemetry is loaded
         # once, outside it (it keeps no state a replay could see).
         workflow_runner=SandboxedWorkflowRunner(

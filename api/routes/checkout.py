@@ -14,6 +14,7 @@ from api.schemas.orders import CheckoutCreate, CheckoutRead
 from commerce.checkout import carts
 from commerce.checkout.checkout_summary import summarize
 from commerce.orders import order_saga, orders
+from core import metrics
 from workflows.contracts.orders import OrderStatusView
 
 router = APIRouter(prefix="/checkout", tags=["checkout"])
@@ -113,6 +114,8 @@ async def place_order(
     # The order must be stored before its workflow can work on it; if the start below fails,
     # a retry with the same key starts it, and the worker's reconciler undoes it otherwise.
     await session.commit()
+    if placed.created:
+        metrics.CHECKOUTS_PLACED.labels(body.payment_provider).inc()
     await order_saga.start_order_workflow(
         temporal, settings, order=order, vendor_ids=vendor_ids, payment_token=token
     )

@@ -17,7 +17,7 @@ from temporalio.service import RPCError
 from api.access import CurrentUser, Public, VendorManager, VendorStaff
 from api.deps import NowDep, SessionDep, SettingsDep, TemporalDep
 from api.problems import Problem
-from api.routes.webhooks import read_webhook_body
+from api.routes.webhooks import count_webhook, observe_lag, read_webhook_body
 from api.schemas.pagination import PageCursor, PageLimit
 from api.schemas.shipments import (
     CarrierTrackingEvent,
@@ -37,6 +37,7 @@ from commerce.fulfilment import shipments
 from commerce.fulfilment.carriers import SIGNATURE_HEADER, SimulatedCarrier
 from commerce.fulfilment.shipping import LabelRequest
 from commerce.orders import orders
+from core import metrics
 from core.settings import Settings
 from models import Order, RefundSource, Shipment, ShipmentStatus
 from workflows.contracts.shipments import shipment_workflow_id
@@ -343,6 +344,7 @@ async def carrier_webhook(
     session: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
+    now: NowDep,
 ) -> TrackingReceived:
     """A carrier's tracking news, HMAC-signed: verified (400 otherwise, nothing stored),
     stored once per carrier event id (a redelivery is a no-op), applied to the shipment and
@@ -350,15 +352,20 @@ async def carrier_webhook(
     ignored (the carrier would retry forever otherwise)."""
     implementation = carriers(settings).get(carrier)
     if implementation is None:
+        metrics.WEBHOOKS.labels("unknown", "rejected").inc()
         raise UnknownCarrier(f"No carrier {carrier!r} is configured here.")
-    # Read with a limit, as payment webhooks are: a public route must not buffer any size.
-    body = await read_webhook_body(request)
-    event = implementation.parse_webhook(body, request.headers)
-    shipment, new = await shipments.apply_tracking_event(session, event=event)
-    await session.commit()
-    if shipment is None:
-        log.info("tracking for an unknown parcel ignored", extra={"carrier": carrier})
-        return TrackingReceived(received=True, duplicate=False)
-    if new:
-        await _nudge(temporal, shipment)
+    source = f"carrier_{carrier}"
+    with count_webhook(source) as counted:
+        # Read with a limit, as payment webhooks are: a public route must not buffer any size.
+        body = await read_webhook_body(request)
+        event = implementation.parse_webhook(body, request.headers)
+        observe_lag(source, event.occurred_at, now)
+        shipment, new = await shipments.apply_tracking_event(session, event=event)
+        await session.commit()
+        if shipment is None:
+            log.info("tracking for an unknown parcel ignored", extra={"carrier": carrier})
+            return TrackingReceived(received=True, duplicate=False)
+        if new:
+            await _nudge(temporal, shipment)
+        counted.duplicate = not new
     return TrackingReceived(received=True, duplicate=not new)

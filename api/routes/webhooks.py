@@ -22,7 +22,9 @@ Webhook bodies and signature headers are never logged.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -46,6 +48,7 @@ from commerce.payments.provider import (
     PaymentProvider,
     WebhookEvent,
 )
+from core import metrics
 from workflows.contracts.orders import PAYMENT_EVENT_SIGNAL, PaymentEventSignal, order_workflow_id
 
 router = APIRouter(tags=["webhooks"], dependencies=[Public])
@@ -163,17 +166,50 @@ async def receive_webhook(
     A ``disputed`` event also opens the dispute and starts its workflow."""
     implementation = providers.get(provider)
     if implementation is None:
+        metrics.WEBHOOKS.labels("unknown", "rejected").inc()
         raise UnknownWebhookProvider(f"No payment provider {provider!r} is configured here.")
-    body = await read_webhook_body(request)
-    event = await _verify(implementation, provider, body, request)
-    received = await accept(session, temporal, provider=provider, event=event, now=now)
-    if event.status == "disputed":
-        # A chargeback: its own workflow freezes the vendors' payout of the order. On every
-        # delivery, duplicates included: a redelivery starts a workflow whose start failed.
-        await disputes.open_dispute_from_webhook(
-            session, temporal, settings, provider=provider, event=event, now=now
-        )
+    with count_webhook(provider) as counted:
+        body = await read_webhook_body(request)
+        event = await _verify(implementation, provider, body, request)
+        observe_lag(provider, event.occurred_at, now)
+        received = await accept(session, temporal, provider=provider, event=event, now=now)
+        if event.status == "disputed":
+            # A chargeback: its own workflow freezes the vendors' payout of the order. On every
+            # delivery, duplicates included: a redelivery starts a workflow whose start failed.
+            await disputes.open_dispute_from_webhook(
+                session, temporal, settings, provider=provider, event=event, now=now
+            )
+        counted.duplicate = received.duplicate
     return received
+
+
+class _Counted:
+    duplicate = False
+
+
+@contextlib.contextmanager
+def count_webhook(source: str) -> Iterator[_Counted]:
+    """Count one delivery from a configured ``source`` by how it ended: accepted or
+    duplicate (set ``duplicate`` on what this yields), rejected (a 4xx: signature, body, size:
+    nothing stored) or unavailable (a 503, or anything else: the provider delivers again)."""
+    counted = _Counted()
+    outcome = "unavailable"
+    try:
+        yield counted
+    except DomainError as error:
+        outcome = "rejected" if error.status < 500 else "unavailable"
+        raise
+    else:
+        outcome = "duplicate" if counted.duplicate else "accepted"
+    finally:
+        metrics.WEBHOOKS.labels(source, outcome).inc()
+
+
+def observe_lag(source: str, occurred_at: datetime | None, now: datetime) -> None:
+    """How long the provider's event took to reach us (when the provider says when it
+    happened); a clock running ahead of ours counts as no lag."""
+    if occurred_at is not None:
+        metrics.WEBHOOK_LAG.labels(source).observe(max((now - occurred_at).total_seconds(), 0.0))
 
 
 async def accept(

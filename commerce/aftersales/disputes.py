@@ -48,7 +48,7 @@ from commerce.orders import orders
 from commerce.orders.order_mail import vendor_recipients
 from commerce.orders.order_saga import timings
 from commerce.payments.provider import WebhookEvent
-from core import pagination, temporal
+from core import metrics, pagination, temporal
 from core.money import format_money
 from core.settings import Settings
 from models import (
@@ -189,6 +189,8 @@ async def open_dispute(
         .execution_options(populate_existing=True)
     )
     assert dispute is not None
+    if inserted is not None:
+        metrics.count_on_commit(session, metrics.DISPUTES_OPENED.labels(payment.provider))
     return dispute, inserted is not None
 
 

@@ -27,6 +27,7 @@ from commerce.checkout.pricing import split_by_weight
 from commerce.errors import Conflict, DomainError, NotFound
 from commerce.notifications.mail import EmailMessage, compose, queue_mail
 from commerce.orders import orders
+from core import metrics
 from core.locks import advisory_lock
 from core.money import format_money
 from models import (
@@ -397,6 +398,7 @@ async def create_refund(
     )
     session.add(refund)
     await session.flush()
+    metrics.count_on_commit(session, metrics.REFUNDS_OPENED.labels(source.value))
     for share in shares:
         session.add(
             RefundLine(

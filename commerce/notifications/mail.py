@@ -28,6 +28,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core import metrics
 from core.clock import SYSTEM_CLOCK, Clock
 from core.money import format_money
 from core.settings import Settings
@@ -300,6 +301,7 @@ class MailDispatcher:
             if outcome is None:
                 break
             row_id, delivered = outcome
+            metrics.MAIL_DELIVERIES.labels("sent" if delivered else "failed").inc()
             if delivered:
                 sent += 1
             else:

@@ -71,6 +71,7 @@ from commerce.payments.provider import (
     RefundStatus,
     TransientPaymentError,
     WebhookEvent,
+    event_time,
 )
 from core import money as money_units
 
@@ -531,4 +532,5 @@ def _webhook_event(event: dict[str, Any]) -> WebhookEvent:
         payment_id=payment_id,
         status=_EVENT_STATUSES.get(event_type),
         amount=amount,
+        occurred_at=event_time(event.get("create_time")),
     )

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal, Protocol, runtime_checkable
 
 from commerce.errors import DomainError
@@ -141,6 +142,22 @@ class WebhookEvent:
     payment_id: str | None
     status: PaymentEventStatus | None
     amount: int | None = None
+    #: When the provider says the event happened (its lag to us is a metric), if it says.
+    occurred_at: datetime | None = None
+
+
+def event_time(value: object) -> datetime | None:
+    """A provider's event time, as unix seconds (Stripe) or ISO 8601 (PayPal); ``None``
+    when absent or unreadable (it only feeds a metric: never a reason to refuse an event)."""
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value, UTC)
+        if isinstance(value, str) and value:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return None
 
 
 @runtime_checkable

@@ -29,6 +29,7 @@ from commerce.payments.provider import (
     RefundStatus,
     TransientPaymentError,
     WebhookEvent,
+    event_time,
 )
 from core.money import from_provider_units, to_provider_units
 
@@ -359,4 +360,5 @@ class StripePaymentProvider:
             payment_id=payment_id,
             status=status,
             amount=amount,
+            occurred_at=event_time(body.get("created")),
         )

@@ -56,6 +56,7 @@ from commerce.payments.provider import (
     Refund,
     TransientPaymentError,
     WebhookEvent,
+    event_time,
 )
 from core import webhook_signatures
 from core.clock import SYSTEM_CLOCK, Clock
@@ -658,8 +659,9 @@ class TestPaymentProvider:
             "status": event.status,
             "amount": event.amount,
         }
-        payload = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
         signed_at = int(self._clock.now().timestamp()) if timestamp is None else timestamp
+        body["created"] = int(event.occurred_at.timestamp()) if event.occurred_at else signed_at
+        payload = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
         return SignedWebhook(
             payload=payload,
             headers={
@@ -678,13 +680,14 @@ class TestPaymentProvider:
             status = body.get("status")
             if status is not None and status not in _EVENT_STATUSES:
                 raise ValueError(f"unknown status {status!r}")
-            amount = body.get("amount")
+            amount, created = body.get("amount"), body.get("created")
             return WebhookEvent(
                 provider_event_id=str(body["id"]),
                 type=str(body["type"]),
                 payment_id=body.get("payment_id"),
                 status=status,
                 amount=int(amount) if amount is not None else None,
+                occurred_at=event_time(created),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise InvalidWebhook(f"malformed test webhook: {error}") from None
