@@ -1,4 +1,5 @@
-"""The ``emporium`` command: dev, api, worker, migrate, seed, reindex, grant-role, healthcheck."""
+"""The ``emporium`` command: dev, api, worker, migrate, seed, reindex, grant-role, healthcheck,
+stuck-orders."""
 
 from __future__ import annotations
 
@@ -138,6 +139,13 @@ def _healthcheck(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _stuck_orders(settings: Settings, args: argparse.Namespace) -> int:
+    from cli.stuck import run
+
+    configure_logging(settings.log_level, settings.log_format, process="stuck-orders")
+    return run(settings, limit=args.limit, as_json=args.json)
+
+
 def _dev(settings: Settings, _: argparse.Namespace) -> int:
     from cli.dev import run_dev
 
@@ -178,6 +186,14 @@ def build_parser() -> argparse.ArgumentParser:
     health = sub.add_parser("healthcheck", help="exit 0 if a component is healthy")
     health.add_argument("component", choices=["api", "worker"])
     health.set_defaults(handler=_healthcheck)
+    stuck = sub.add_parser(
+        "stuck-orders",
+        help="list orders, parts and returns past their deadline and orders whose workflow "
+        "and database disagree, with Temporal UI links; exit 1 if any",
+    )
+    stuck.add_argument("--limit", type=int, default=500, help="at most this many of each kind")
+    stuck.add_argument("--json", action="store_true", help="print JSON")
+    stuck.set_defaults(handler=_stuck_orders)
     return parser
 
 

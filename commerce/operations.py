@@ -166,27 +166,40 @@ async def disagreements(
     checked = await asyncio.gather(*(check(*row) for row in open_orders))
     found = [finding for finding in checked if finding is not None]
 
-    running: list[str] = []
     started_before = settled_by.isoformat()
     query = (
         "WorkflowType = 'OrderWorkflow' AND ExecutionStatus = 'Running' "
         f"AND StartTime < '{started_before}'"
     )
-    async for execution in client.list_workflows(query, limit=limit):
-        running.append(execution.id)
-    if running:
+    batch: list[str] = []
+    still_running: list[Finding] = []
+
+    async def final_among(workflow_ids: list[str]) -> None:
         rows = await session.execute(
             select(Order.id, Order.status, Order.workflow_id).where(
-                Order.workflow_id.in_(running), Order.status.in_(FINAL)
+                Order.workflow_id.in_(workflow_ids), Order.status.in_(FINAL)
             )
         )
         for order_id, status, workflow_id in rows:
-            found.append(
+            still_running.append(
                 Finding(
                     "order", order_id, order_id, status.value, "workflow_still_running",
                     "the order is final but its workflow still runs", workflow_id,
                 )
             )  # fmt: skip
+
+    # Every running order workflow (an order runs until it completes, weeks for some), read
+    # a page at a time and matched against final orders a batch at a time.
+    async for execution in client.list_workflows(query, page_size=1000):
+        batch.append(execution.id)
+        if len(batch) == 1000:
+            await final_among(batch)
+            batch = []
+            if len(still_running) >= limit:
+                break
+    if batch:
+        await final_among(batch)
+    found.extend(still_running[:limit])
     return found
 
 
