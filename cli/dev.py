@@ -124,6 +124,11 @@ def check_ports(settings: Settings) -> None:
         (temporal_host, temporal_port, "Temporal", "EMPORIUM_TEMPORAL_ADDRESS"),
         ("0.0.0.0", settings.temporal_ui_port, "the Temporal UI", "EMPORIUM_TEMPORAL_UI_PORT"),  # noqa: S104
     ]
+    if settings.worker_metrics_host_port is not None:
+        metrics_host, metrics_port = settings.worker_metrics_host_port
+        wanted.append(
+            (metrics_host, metrics_port, "the worker's metrics", "EMPORIUM_WORKER_METRICS_ADDRESS")
+        )
     ports = [port for _, port, _, _ in wanted]
     duplicates = {port for port in ports if ports.count(port) > 1}
     if duplicates:
@@ -320,6 +325,11 @@ def run_dev(settings: Settings) -> int:
             else "already loaded"
         )
         ui_url = f"http://127.0.0.1:{settings.temporal_ui_port}"
+        metrics = f"{api_url}/metrics (API)"
+        if settings.worker_metrics_host_port is not None:
+            worker_metrics = worker_metrics_url(settings)
+            wait_for("the worker's metrics", lambda: _http_ok(worker_metrics), platform, 30)
+            metrics += f", {worker_metrics} (worker and Temporal SDK)"
         print(
             "\n".join(
                 [
@@ -328,6 +338,7 @@ def run_dev(settings: Settings) -> int:
                     f"  API            {api_url}",
                     f"  API docs       {api_url}/docs",
                     f"  Temporal UI    {ui_url}",
+                    f"  Metrics        {metrics}",
                     f"  Temporal       {settings.temporal_address} (namespace "
                     f"{settings.temporal_namespace}, task queue {settings.temporal_task_queue})",
                     f"  PostgreSQL     {_redact(settings.database_url or '')}",
@@ -352,6 +363,15 @@ def run_dev(settings: Settings) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         platform.stop()
+
+
+def worker_metrics_url(settings: Settings) -> str:
+    """Where the worker started by ``emporium dev`` serves its metrics."""
+    served = settings.worker_metrics_host_port
+    assert served is not None
+    host, port = served
+    host = "127.0.0.1" if host in LOCAL_HOSTS else host
+    return f"http://{host}:{port}/metrics"
 
 
 def _redact(url: str) -> str:

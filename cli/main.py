@@ -22,6 +22,8 @@ def _api(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     configure_logging(settings.log_level, settings.log_format, process="api")
+    if args.workers > 1:
+        _share_metrics_between_processes(settings)
     uvicorn.run(
         "api.app:create_app",
         factory=True,
@@ -36,12 +38,33 @@ def _api(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _share_metrics_between_processes(settings: Settings) -> None:
+    """Several API processes count in one folder (prometheus-client's multiprocess mode), so
+    ``GET /metrics`` answers the same totals whichever process serves it. Set before the
+    processes start; counts of an earlier run are removed (they would be counted again)."""
+    import shutil
+    from pathlib import Path
+
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    folder = Path(given) if given else settings.data_dir.resolve() / "api-metrics"
+    if folder.exists() and not given:
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+
+
 def _worker(settings: Settings, _: argparse.Namespace) -> int:
     from workers.main import run_worker
+    from workers.metrics import MetricsNotServed
 
     configure_logging(settings.log_level, settings.log_format, process="worker")
     settings.sqlalchemy_url  # noqa: B018 - fail early with a clear line if unset
-    asyncio.run(run_worker(settings))
+    try:
+        asyncio.run(run_worker(settings))
+    except MetricsNotServed as error:
+        raise CommandError(str(error)) from None
     return 0
 
 

@@ -225,21 +225,26 @@ MAIL_DELIVERIES = Counter(
 )
 
 # --- the state of the platform (the worker's snapshot, ``commerce/operations.py``) -------------
+# Set by the worker only. ``multiprocess_mode`` matters only to API processes sharing their
+# counts (``api/routes/metrics.py``): there these gauges stay 0, served once, not once per pid.
 
 MAIL_OUTBOX_PENDING = Gauge(
     "emporium_mail_outbox_pending",
     "Emails queued and not sent yet",
     registry=REGISTRY,
+    multiprocess_mode="max",
 )
 MAIL_OUTBOX_OLDEST = Gauge(
     "emporium_mail_outbox_oldest_seconds",
     "Age of the oldest email not sent yet (0 when none waits)",
     registry=REGISTRY,
+    multiprocess_mode="max",
 )
 SEARCH_OUTBOX_PENDING = Gauge(
     "emporium_search_outbox_pending",
     "Catalog changes not yet applied to the search index",
     registry=REGISTRY,
+    multiprocess_mode="max",
 )
 STUCK = Gauge(
     "emporium_stuck",
@@ -247,16 +252,19 @@ STUCK = Gauge(
     "(plus a grace), by kind and status: `emporium stuck-orders` lists them",
     ["kind", "status"],
     registry=REGISTRY,
+    multiprocess_mode="max",
 )
 DISPUTES_EVIDENCE_DUE = Gauge(
     "emporium_disputes_evidence_due",
     "Open disputes whose evidence deadline falls within the next 72 hours (or has passed)",
     registry=REGISTRY,
+    multiprocess_mode="max",
 )
 SNAPSHOT_TIME = Gauge(
     "emporium_snapshot_timestamp_seconds",
     "When the worker last took the platform's snapshot (unix time)",
     registry=REGISTRY,
+    multiprocess_mode="max",
 )
 
 

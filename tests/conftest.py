@@ -209,6 +209,8 @@ def make_settings(database_url: str, temporal_address: str, **overrides: object)
         "temporal_address": temporal_address,
         "database_pool_size": 5,
         "worker_shutdown_grace_s": 5.0,
+        # Any free port: workers of several tests (and suites) run side by side.
+        "worker_metrics_address": "127.0.0.1:0",
         "jwt_keys": {"test-1": "a-test-signing-key-that-is-long-enough-0123456789"},
         # Cheap hashing and generous limits keep the suite fast; the abuse tests tighten them.
         "password_hash_memory_kib": 1024,

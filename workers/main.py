@@ -45,11 +45,11 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     served = settings.worker_metrics_host_port
     worker_metrics = WorkerMetrics(*served) if served else None
     try:
+        if worker_metrics is not None:
+            worker_metrics.start()  # first: a taken port stops the start at once, clearly
         client = await temporal.connect(
             settings, runtime=worker_metrics.runtime if worker_metrics else None
         )
-        if worker_metrics is not None:
-            worker_metrics.start()
         await temporal.ensure_search_attributes(client, settings.temporal_namespace)
         if settings.environment != "production":
             # Only the simulated payout provider exists: no real money moves to vendors yet,

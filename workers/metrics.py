@@ -56,6 +56,10 @@ def temporal_runtime(sdk_port: int) -> Runtime:
     )
 
 
+class MetricsNotServed(Exception):
+    """The metrics address cannot be listened on (taken, or not an address of this host)."""
+
+
 class _Ours(Collector):
     def collect(self) -> Iterator[Metric]:
         yield from REGISTRY.collect()
@@ -97,9 +101,15 @@ class WorkerMetrics:
         return f"http://{host}:{self.port}/metrics"
 
     def start(self) -> None:
-        self._server, self._thread = start_http_server(
-            self.port, addr=self.host, registry=self.registry
-        )
+        try:
+            self._server, self._thread = start_http_server(
+                self.port, addr=self.host, registry=self.registry
+            )
+        except OSError as error:
+            raise MetricsNotServed(
+                f"cannot serve the worker's metrics on {self.host}:{self.port} ({error}); set "
+                "EMPORIUM_WORKER_METRICS_ADDRESS to a free host:port, or to off"
+            ) from None
         # Port 0 (tests): the port the system chose.
         self.port = self._server.server_address[1]
         log.info("worker metrics served", extra={"url": self.url})

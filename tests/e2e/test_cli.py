@@ -48,6 +48,21 @@ def test_worker_without_database_says_which_variable(tmp_path: Path) -> None:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_worker_whose_metrics_port_is_taken_says_so_and_which_variable(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = _env(
+            EMPORIUM_DATABASE_URL="postgresql://postgres@127.0.0.1:1/none",
+            EMPORIUM_WORKER_METRICS_ADDRESS=f"127.0.0.1:{port}",
+        )
+        result = emporium("worker", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"cannot serve the worker's metrics on 127.0.0.1:{port}" in result.stderr
+    assert "set EMPORIUM_WORKER_METRICS_ADDRESS to a free host:port, or to off" in result.stderr
+
+
 def test_migrate_then_seed_once(databases, tmp_path: Path) -> None:
     import asyncio
 
@@ -63,6 +78,71 @@ def test_migrate_then_seed_once(databases, tmp_path: Path) -> None:
         again = emporium("seed", env=env, cwd=tmp_path)
         assert again.stdout.strip() == "demo catalog already loaded"
     finally:
+        asyncio.run(databases.drop(url))
+
+
+@pytest.mark.slow
+def test_api_processes_serve_one_set_of_metrics(databases, tmp_path: Path) -> None:
+    """``emporium api --workers 2``: whichever process answers ``GET /metrics`` counts the
+    requests both answered."""
+    import asyncio
+    import time
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    url = asyncio.run(databases.clone())
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = _env(
+        EMPORIUM_ENVIRONMENT="test",
+        EMPORIUM_DATABASE_URL=url,
+        EMPORIUM_DATA_DIR=str(tmp_path / "data"),
+        EMPORIUM_JWT_KEYS='{"k1": "a-test-signing-key-that-is-long-enough-0123456789"}',
+        EMPORIUM_LOG_LEVEL="WARNING",
+    )
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "api", "--port", str(port), "--workers", "2"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def get(path: str) -> str:
+        with urllib.request.urlopen(base + path, timeout=5) as answer:  # noqa: S310
+            return str(answer.read().decode())
+
+    def products_counted(text: str) -> float:
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                labels = sample.labels
+                if sample.name == "emporium_http_requests_total" and labels == {
+                    "method": "GET", "route": "/products", "status": "200"
+                }:  # fmt: skip
+                    return sample.value
+        return 0.0
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                get("/healthz")
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the API did not start"
+                assert server.poll() is None, "the API exited"
+                time.sleep(0.2)
+        for _ in range(30):  # new connections: the kernel spreads them over both processes
+            get("/products")
+        scraped = {products_counted(get("/metrics")) for _ in range(10)}
+        assert scraped == {30.0}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
         asyncio.run(databases.drop(url))
 
 
@@ -127,7 +207,17 @@ def test_grant_role_makes_the_first_admin(databases, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "command",
-    ["dev", "api", "worker", "migrate", "seed", "reindex", "grant-role", "healthcheck"],
+    [
+        "dev",
+        "api",
+        "worker",
+        "migrate",
+        "seed",
+        "reindex",
+        "grant-role",
+        "healthcheck",
+        "stuck-orders",
+    ],
 )
 def test_every_command_has_help(command: str, tmp_path: Path) -> None:
     result = emporium(command, "--help", env=_env(), cwd=tmp_path)

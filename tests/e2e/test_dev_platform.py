@@ -71,7 +71,7 @@ def _read_until(process: subprocess.Popen[bytes], marker: str, timeout_s: float)
 
 
 def _start(tmp_path: Path, ports: list[int]) -> subprocess.Popen[bytes]:
-    api, temporal, ui = ports
+    api, temporal, ui, worker_metrics = ports
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMPORIUM_")}
     env.pop("DATABASE_URL", None)  # embedded PostgreSQL, as on a fresh machine
     env.update(
@@ -79,6 +79,7 @@ def _start(tmp_path: Path, ports: list[int]) -> subprocess.Popen[bytes]:
         EMPORIUM_API_PORT=str(api),
         EMPORIUM_TEMPORAL_ADDRESS=f"127.0.0.1:{temporal}",
         EMPORIUM_TEMPORAL_UI_PORT=str(ui),
+        EMPORIUM_WORKER_METRICS_ADDRESS=f"127.0.0.1:{worker_metrics}",
         EMPORIUM_LOG_LEVEL="WARNING",
     )
     return subprocess.Popen(
@@ -96,14 +97,24 @@ def _stop(process: subprocess.Popen[bytes]) -> int:
 
 
 def test_dev_starts_everything_seeds_once_and_stops_cleanly(tmp_path: Path) -> None:
-    ports = _free_ports(3)
-    api, temporal, ui = ports
+    ports = _free_ports(4)
+    api, temporal, ui, worker_metrics = ports
     process = _start(tmp_path, ports)
     try:
         banner = _read_until(process, "Press Ctrl-C to stop.", timeout_s=120)
         assert "Demo catalog   loaded now: 2 vendors, 5 products" in banner
         assert f"http://127.0.0.1:{api}/docs" in banner
         assert f"http://127.0.0.1:{ui}" in banner
+        # Both metrics endpoints, printed and serving: the worker's has the demo seed's
+        # workflow in the Temporal SDK's metrics.
+        worker_url = f"http://127.0.0.1:{worker_metrics}/metrics"
+        assert f"Metrics        http://127.0.0.1:{api}/metrics (API), {worker_url}" in banner
+        with urllib.request.urlopen(worker_url, timeout=5) as page:
+            served = page.read().decode()
+        assert "emporium_activity_duration_seconds_count" in served
+        assert "temporal_workflow_completed_total" in served
+        with urllib.request.urlopen(f"http://127.0.0.1:{api}/metrics", timeout=5) as page:
+            assert "emporium_http_requests_total" in page.read().decode()
 
         assert _get(f"http://127.0.0.1:{api}/readyz") == (
             200,

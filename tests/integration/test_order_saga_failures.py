@@ -139,6 +139,7 @@ def worker_process(p: Platform, log_path: Path) -> Iterator[subprocess.Popen[byt
         EMPORIUM_TEMPORAL_TASK_QUEUE=p.settings.temporal_task_queue,
         EMPORIUM_LOG_LEVEL="INFO",
         EMPORIUM_WORKER_SHUTDOWN_GRACE_S="1",
+        EMPORIUM_WORKER_METRICS_ADDRESS="127.0.0.1:0",
     )
     with log_path.open("ab") as log:
         process = subprocess.Popen(

@@ -12,7 +12,8 @@ from core.settings import ENV_PREFIX, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTING_NAMES = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
-ALIASES = {"ELASTICSEARCH_URL"}
+#: Standard variables of other projects that our processes read (OpenTelemetry's exporter).
+ALIASES = {"ELASTICSEARCH_URL", "OTEL_EXPORTER_OTLP_ENDPOINT"}
 
 
 def _mentioned(text: str) -> set[str]:
