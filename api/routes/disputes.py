@@ -21,15 +21,9 @@ from api.schemas.disputes import (
 from api.schemas.money import Money
 from api.schemas.pagination import PageCursor, PageLimit
 from commerce.aftersales import disputes
-from models import Dispute, DisputeStatus
+from models import DisputeStatus
 
 router = APIRouter(tags=["disputes"])
-
-
-def _page(found: list[Dispute], limit: int) -> tuple[list[Dispute], str | None]:
-    page = found[:limit]
-    more = len(found) > limit
-    return page, disputes.encode_cursor(page[-1]) if more and page else None
 
 
 @router.get("/admin/disputes", tags=["admin"])
@@ -44,10 +38,10 @@ async def list_disputes(
     found = await disputes.list_disputes(
         session,
         status=status,
-        limit=limit + 1,
-        before=disputes.decode_cursor(cursor) if cursor else None,
+        limit=limit,
+        cursor=cursor,
     )
-    page, next_cursor = _page(found, limit)
+    page, next_cursor = found.items, found.next_cursor
     debits = await disputes.debits(session, dispute_ids=[dispute.id for dispute in page])
     return DisputePage(
         items=[DisputeRead.build(dispute, debits.get(dispute.id, {})) for dispute in page],
@@ -107,10 +101,10 @@ async def list_vendor_disputes(
         session,
         status=status,
         vendor_id=staff.vendor_id,
-        limit=limit + 1,
-        before=disputes.decode_cursor(cursor) if cursor else None,
+        limit=limit,
+        cursor=cursor,
     )
-    page, next_cursor = _page(found, limit)
+    page, next_cursor = found.items, found.next_cursor
     debits = await disputes.debits(session, dispute_ids=[dispute.id for dispute in page])
     return VendorDisputePage(
         items=[

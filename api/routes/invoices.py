@@ -113,14 +113,12 @@ async def list_vendor_invoices(
     found = await invoices.list_for_vendor(
         session,
         vendor_id=member.vendor_id,
-        limit=limit + 1,
-        before=invoices.decode_cursor(cursor) if cursor else None,
+        limit=limit,
+        cursor=cursor,
         kind=kind,
     )
-    page = found[:limit]
     return InvoicePage(
-        items=[_summary(invoice) for invoice in page],
-        next_cursor=invoices.encode_cursor(page[-1]) if len(found) > limit else None,
+        items=[_summary(invoice) for invoice in found.items], next_cursor=found.next_cursor
     )
 
 

@@ -91,13 +91,12 @@ async def vendor_payouts(
     found = await ledger.payouts(
         session,
         vendor_id=manager.vendor_id,
-        limit=limit + 1,
-        before=ledger.decode_payout_cursor(cursor) if cursor else None,
+        limit=limit,
+        cursor=cursor,
     )
-    page = found[:limit]
     return PayoutPage(
-        items=[PayoutRead.from_domain(payout) for payout in page],
-        next_cursor=ledger.encode_payout_cursor(page[-1]) if len(found) > limit else None,
+        items=[PayoutRead.from_domain(payout) for payout in found.items],
+        next_cursor=found.next_cursor,
     )
 
 

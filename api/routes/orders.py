@@ -72,12 +72,9 @@ async def list_orders(
 ) -> OrderPage:
     """The shopper's orders, newest first."""
     found = await orders.list_customer_orders(
-        session,
-        customer_id=principal.user_id,
-        limit=limit + 1,
-        before=orders.decode_cursor(cursor) if cursor else None,
+        session, customer_id=principal.user_id, limit=limit, cursor=cursor
     )
-    page = found[:limit]
+    page = found.items
     counts = await orders.item_counts(session, order_ids=[order.id for order in page])
     return OrderPage(
         items=[
@@ -91,7 +88,7 @@ async def list_orders(
             )
             for order in page
         ],
-        next_cursor=orders.encode_cursor(page[-1]) if len(found) > limit else None,
+        next_cursor=found.next_cursor,
     )
 
 

@@ -224,15 +224,15 @@ async def list_vendor_returns(
         session,
         vendor_id=vendor_id,
         status=status,
-        limit=limit + 1,
-        before=returns.decode_cursor(cursor) if cursor else None,
+        limit=limit,
+        cursor=cursor,
     )
-    page = found[:limit]
     return ReturnPage(
         items=[
-            ReturnRead.from_domain(item) for item in await returns.details(session, requests=page)
+            ReturnRead.from_domain(item)
+            for item in await returns.details(session, requests=found.items)
         ],
-        next_cursor=returns.encode_cursor(page[-1]) if len(found) > limit else None,
+        next_cursor=found.next_cursor,
     )
 
 

@@ -400,34 +400,24 @@ async def list_disputes(
     status: DisputeStatus | None = None,
     vendor_id: uuid.UUID | None = None,
     limit: int = 50,
-    before: tuple[datetime, uuid.UUID] | None = None,
-) -> list[Dispute]:
-    """Newest first; ``vendor_id``: only disputes on orders with a part of that vendor;
-    ``before`` = (created_at, id) of the last one seen."""
+    cursor: str | None = None,
+) -> pagination.Page[Dispute]:
+    """Newest first, a page at a time; ``vendor_id``: only disputes on orders with a part of
+    that vendor."""
     query = select(Dispute)
     if status is not None:
         query = query.where(Dispute.status == status)
     if vendor_id is not None:
         query = query.where(_on_vendor_orders(vendor_id))
-    if before is not None:
-        query = query.where(
-            or_(
-                Dispute.created_at < before[0],
-                (Dispute.created_at == before[0]) & (Dispute.id < before[1]),
-            )
-        )
-    query = query.order_by(Dispute.created_at.desc(), Dispute.id.desc()).limit(limit)
-    return list((await session.scalars(query)).all())
-
-
-def encode_cursor(dispute: Dispute) -> str:
-    """The cursor of the page after ``dispute`` (lists are newest first)."""
-    return pagination.encode_cursor("disputes", dispute.created_at, dispute.id)
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    """The (created_at, id) a cursor of ``encode_cursor`` continues after."""
-    return pagination.decode_cursor(cursor, "disputes", datetime, uuid.UUID)
+    return await pagination.newest_first(
+        session,
+        query,
+        created_at=Dispute.created_at,
+        id=Dispute.id,
+        scope="disputes",
+        cursor=cursor,
+        limit=limit,
+    )
 
 
 async def debits(

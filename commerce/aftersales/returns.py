@@ -234,34 +234,21 @@ async def list_for_vendor(
     vendor_id: uuid.UUID,
     status: ReturnStatus | None = None,
     limit: int,
-    before: tuple[datetime, uuid.UUID] | None = None,
-) -> list[ReturnRequest]:
-    """The vendor's returns, newest first, maybe of one status, after a cursor."""
+    cursor: str | None = None,
+) -> pagination.Page[ReturnRequest]:
+    """The vendor's returns, newest first, maybe of one status, a page at a time."""
     query = select(ReturnRequest).where(ReturnRequest.vendor_id == vendor_id)
     if status is not None:
         query = query.where(ReturnRequest.status == status)
-    if before is not None:
-        created_at, return_id = before
-        query = query.where(
-            (ReturnRequest.created_at < created_at)
-            | ((ReturnRequest.created_at == created_at) & (ReturnRequest.id < return_id))
-        )
-    rows = await session.scalars(
-        query.order_by(ReturnRequest.created_at.desc(), ReturnRequest.id.desc())
-        .limit(limit)
-        .execution_options(populate_existing=True)
+    return await pagination.newest_first(
+        session,
+        query.execution_options(populate_existing=True),
+        created_at=ReturnRequest.created_at,
+        id=ReturnRequest.id,
+        scope="returns",
+        cursor=cursor,
+        limit=limit,
     )
-    return list(rows.all())
-
-
-def encode_cursor(request: ReturnRequest) -> str:
-    """The cursor of the page after ``request`` (lists are newest first)."""
-    return pagination.encode_cursor("returns", request.created_at, request.id)
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    """The (created_at, id) a cursor of ``encode_cursor`` continues after."""
-    return pagination.decode_cursor(cursor, "returns", datetime, uuid.UUID)
 
 
 # --- asking for a return -----------------------------------------------------------------------

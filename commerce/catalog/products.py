@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Uuid, delete, insert, literal, select, tuple_
+from sqlalchemy import Uuid, delete, insert, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -494,14 +494,6 @@ class ProductPage:
     next_cursor: str | None
 
 
-def _encode_cursor(product: Product) -> str:
-    return pagination.encode_cursor("vendor_products", product.created_at, product.id)
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    return pagination.decode_cursor(cursor, "vendor_products", datetime, uuid.UUID)
-
-
 async def list_products(
     session: AsyncSession,
     *,
@@ -526,16 +518,16 @@ async def list_products(
     if q is not None and q.strip():
         pattern = re.sub(r"([\\%_])", r"\\\1", q.strip())
         statement = statement.where(Product.title.ilike(f"%{pattern}%", escape="\\"))
-    if cursor:
-        created_at, product_id = _decode_cursor(cursor)
-        statement = statement.where(
-            tuple_(Product.created_at, Product.id) < tuple_(created_at, product_id)
-        )
-    statement = statement.order_by(Product.created_at.desc(), Product.id.desc()).limit(limit + 1)
-    rows = list((await session.scalars(statement)).all())
-    more = len(rows) > limit
-    items = rows[:limit]
-    return ProductPage(items, _encode_cursor(items[-1]) if more else None)
+    page = await pagination.newest_first(
+        session,
+        statement,
+        created_at=Product.created_at,
+        id=Product.id,
+        scope="vendor_products",
+        cursor=cursor,
+        limit=limit,
+    )
+    return ProductPage(page.items, page.next_cursor)
 
 
 # --- products -------------------------------------------------------------------------------

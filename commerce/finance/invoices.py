@@ -636,34 +636,22 @@ async def list_for_vendor(
     *,
     vendor_id: uuid.UUID,
     limit: int,
-    before: tuple[datetime, uuid.UUID] | None = None,
+    cursor: str | None = None,
     kind: InvoiceKind | None = None,
-) -> list[Invoice]:
-    """The vendor's invoices and credit notes, newest first, keyset-paginated on
-    (issued_at, id): ask for ``limit + 1`` to know whether there is a next page."""
+) -> pagination.Page[Invoice]:
+    """The vendor's invoices and credit notes, newest issued first, a page at a time."""
     query = select(Invoice).where(Invoice.vendor_id == vendor_id)
     if kind is not None:
         query = query.where(Invoice.kind == kind)
-    if before is not None:
-        issued_at, invoice_id = before
-        query = query.where(
-            (Invoice.issued_at < issued_at)
-            | ((Invoice.issued_at == issued_at) & (Invoice.id < invoice_id))
-        )
-    rows = await session.scalars(
-        query.order_by(Invoice.issued_at.desc(), Invoice.id.desc()).limit(limit)
+    return await pagination.newest_first(
+        session,
+        query,
+        created_at=Invoice.issued_at,
+        id=Invoice.id,
+        scope="invoices",
+        cursor=cursor,
+        limit=limit,
     )
-    return list(rows.all())
-
-
-def encode_cursor(invoice: Invoice) -> str:
-    """The cursor of the page after ``invoice`` (lists are newest first)."""
-    return pagination.encode_cursor("invoices", invoice.issued_at, invoice.id)
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    """The (issued_at, id) a cursor of ``encode_cursor`` continues after."""
-    return pagination.decode_cursor(cursor, "invoices", datetime, uuid.UUID)
 
 
 # --- rendering ---------------------------------------------------------------------------------

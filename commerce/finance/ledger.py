@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import exists, func, select, tuple_, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -391,14 +391,18 @@ async def payouts(
     *,
     vendor_id: uuid.UUID,
     limit: int = 50,
-    before: tuple[datetime, uuid.UUID] | None = None,
-) -> list[Payout]:
-    """The vendor's payouts, newest first; ``before`` = (created_at, id) of the last seen."""
-    query = select(Payout).where(Payout.vendor_id == vendor_id)
-    if before is not None:
-        query = query.where(tuple_(Payout.created_at, Payout.id) < tuple_(*before))
-    query = query.order_by(Payout.created_at.desc(), Payout.id.desc()).limit(limit)
-    return list((await session.scalars(query)).all())
+    cursor: str | None = None,
+) -> pagination.Page[Payout]:
+    """The vendor's payouts, newest first, a page at a time."""
+    return await pagination.newest_first(
+        session,
+        select(Payout).where(Payout.vendor_id == vendor_id),
+        created_at=Payout.created_at,
+        id=Payout.id,
+        scope="payouts",
+        cursor=cursor,
+        limit=limit,
+    )
 
 
 async def payouts_by_id(session: AsyncSession, *, payout_ids: Sequence[uuid.UUID]) -> list[Payout]:
@@ -410,16 +414,6 @@ async def payouts_by_id(session: AsyncSession, *, payout_ids: Sequence[uuid.UUID
         .order_by(Payout.vendor_id, Payout.currency)
     )
     return list(found.all())
-
-
-def encode_payout_cursor(payout: Payout) -> str:
-    """The cursor of the page after ``payout`` (lists are newest first)."""
-    return pagination.encode_cursor("payouts", payout.created_at, payout.id)
-
-
-def decode_payout_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    """The (created_at, id) a cursor of ``encode_payout_cursor`` continues after."""
-    return pagination.decode_cursor(cursor, "payouts", datetime, uuid.UUID)
 
 
 # --- payouts -------------------------------------------------------------------------------

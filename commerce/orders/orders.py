@@ -445,24 +445,18 @@ async def detail(session: AsyncSession, *, order: Order) -> OrderDetail:
 
 
 async def list_customer_orders(
-    session: AsyncSession,
-    *,
-    customer_id: uuid.UUID,
-    limit: int,
-    before: tuple[datetime, uuid.UUID] | None = None,
-) -> list[Order]:
-    """Newest first, keyset-paginated on (created_at, id)."""
-    query = select(Order).where(Order.customer_id == customer_id)
-    if before is not None:
-        created_at, order_id = before
-        query = query.where(
-            (Order.created_at < created_at)
-            | ((Order.created_at == created_at) & (Order.id < order_id))
-        )
-    rows = await session.scalars(
-        query.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit)
+    session: AsyncSession, *, customer_id: uuid.UUID, limit: int, cursor: str | None = None
+) -> pagination.Page[Order]:
+    """The customer's orders, newest first, a page at a time."""
+    return await pagination.newest_first(
+        session,
+        select(Order).where(Order.customer_id == customer_id),
+        created_at=Order.created_at,
+        id=Order.id,
+        scope="orders",
+        cursor=cursor,
+        limit=limit,
     )
-    return list(rows.all())
 
 
 async def item_counts(
@@ -527,16 +521,6 @@ async def resolve_payment_token(
             "Card numbers are never accepted: send the token your payment form created."
         )
     return payment_token
-
-
-def encode_cursor(order: Order) -> str:
-    """The cursor of the page after ``order`` (lists are newest first)."""
-    return pagination.encode_cursor("orders", order.created_at, order.id)
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    """The (created_at, id) a cursor of ``encode_cursor`` continues after."""
-    return pagination.decode_cursor(cursor, "orders", datetime, uuid.UUID)
 
 
 async def payment_reference(

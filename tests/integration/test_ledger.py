@@ -559,11 +559,11 @@ async def test_a_run_pays_only_what_is_past_its_window_and_never_twice(
     for vendor in (north, south):
         await assert_books_balance(db_session, vendor)
     listed = await ledger.payouts(db_session, vendor_id=north.id, limit=1)
-    assert [p.amount for p in listed] == [2700]
-    older = await ledger.payouts(
-        db_session, vendor_id=north.id, limit=5, before=(listed[0].created_at, listed[0].id)
-    )
-    assert [p.amount for p in older] == [904]
+    assert [p.amount for p in listed.items] == [2700]
+    assert listed.next_cursor is not None
+    older = await ledger.payouts(db_session, vendor_id=north.id, limit=5, cursor=listed.next_cursor)
+    assert [p.amount for p in older.items] == [904]
+    assert older.next_cursor is None
 
 
 async def test_debits_net_against_the_next_payout_and_never_pay_negative(
