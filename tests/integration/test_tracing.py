@@ -168,3 +168,35 @@ def test_tracing_is_off_without_an_otlp_endpoint() -> None:
     assert isinstance(provider, TracerProvider)
     assert provider.resource.attributes["service.name"] == "emporium-api"
     provider.shutdown()
+
+
+async def test_sql_is_traced_only_within_a_recorded_span(database_url: str) -> None:
+    """A statement of a recorded trace is its child; one outside any (a background poll) or
+    in a trace sampled out is sent untraced, instead of making a trace of its own."""
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    from core.telemetry import instrument_engine
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    engine = create_async_engine(database_url, poolclass=NullPool)
+    instrument_engine(engine, provider)
+    sampled_out = TracerProvider(sampler=ALWAYS_OFF).get_tracer("test")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))  # no span: untraced
+            with sampled_out.start_as_current_span("dropped"):
+                await connection.execute(text("SELECT 2"))  # sampled out: untraced
+            with provider.get_tracer("test").start_as_current_span("request") as request:
+                await connection.execute(text("SELECT 3"))
+    finally:
+        await engine.dispose()
+        provider.shutdown()
+    statements = [span for span in exporter.get_finished_spans() if span.name != "request"]
+    assert [span.attributes.get("db.statement") for span in statements] == ["SELECT 3"]
+    assert statements[0].parent is not None
+    assert statements[0].parent.span_id == request.get_span_context().span_id
