@@ -225,7 +225,12 @@ class OrderActivities(contract.OrderActivities):
                         ),
                     )
         if moved:
-            metrics.CHECKOUTS_CONFIRMED.labels(order.payment_provider).inc()
+            # The provider that was paid (a retried payment may have used another).
+            paid_with = next(
+                (p.provider for p in detail.payments if p.status == PaymentStatus.CAPTURED),
+                order.payment_provider,
+            )
+            metrics.CHECKOUTS_CONFIRMED.labels(paid_with).inc()
             metrics.CHECKOUT_TO_CONFIRMED.observe(max((now - order.created_at).total_seconds(), 0))
         return ConfirmOrderOutput(
             _latest([p.estimated_delivery_earliest for p in detail.parts]),

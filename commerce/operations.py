@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 #: Statuses of an order still waiting for its payment, ended by the payment window.
 AWAITING_PAYMENT = (OrderStatus.PENDING, OrderStatus.AWAITING_PAYMENT)
+#: Workflows listed, and orders matched, per round trip.
+BATCH = 1000
 #: How far ahead a dispute's evidence deadline counts as near.
 EVIDENCE_DUE_WITHIN = timedelta(hours=72)
 
@@ -130,10 +132,59 @@ async def disagreements(
     limit: int = 500,
 ) -> list[Finding]:
     """Orders whose row and workflow disagree: the workflow of an order runs exactly while
-    the order is not final. Orders placed within ``order_reconcile_after_s`` are left out (the
-    reconciler may still start their workflow). Checks at most ``limit`` open orders, oldest
-    first, and every running order workflow whose order is final."""
+    the order is not final. Three readings, each of at most ``limit`` findings:
+
+    - order workflows that ended without a final ``OrderStatus`` (terminated, failed, timed
+      out: Temporal's visibility finds them all) whose order is still open;
+    - the ``limit`` oldest open orders, each looked up in Temporal (a workflow missing);
+    - running order workflows whose order is final.
+
+    Orders placed within ``order_reconcile_after_s`` are left out: the reconciler may still
+    start their workflow.
+    """
     settled_by = now - timedelta(seconds=settings.order_reconcile_after_s)
+    started_before = settled_by.isoformat()
+    final = ", ".join(f"'{status.value}'" for status in sorted(FINAL))
+    found: dict[uuid.UUID, Finding] = {}
+
+    async def orders_among(
+        workflow_ids: list[str], *, final_ones: bool
+    ) -> list[tuple[uuid.UUID, OrderStatus, str]]:
+        status = Order.status.in_(FINAL) if final_ones else Order.status.not_in(FINAL)
+        rows = await session.execute(
+            select(Order.id, Order.status, Order.workflow_id).where(
+                Order.workflow_id.in_(workflow_ids), status
+            )
+        )
+        return [(order_id, state, workflow_id) for order_id, state, workflow_id in rows]
+
+    async def scan(query: str, *, final_ones: bool) -> list[tuple[uuid.UUID, OrderStatus, str]]:
+        """Workflows matching ``query``, read a page at a time, and their orders that are
+        (or are not) final, matched a batch at a time."""
+        matched: list[tuple[uuid.UUID, OrderStatus, str]] = []
+        batch: list[str] = []
+        async for execution in client.list_workflows(query, page_size=BATCH):
+            batch.append(execution.id)
+            if len(batch) == BATCH:
+                matched += await orders_among(batch, final_ones=final_ones)
+                batch = []
+                if len(matched) >= limit:
+                    return matched[:limit]
+        if batch:
+            matched += await orders_among(batch, final_ones=final_ones)
+        return matched[:limit]
+
+    ended = await scan(
+        "WorkflowType = 'OrderWorkflow' AND ExecutionStatus != 'Running' "
+        f"AND OrderStatus NOT IN ({final}) AND StartTime < '{started_before}'",
+        final_ones=False,
+    )
+    for order_id, status, workflow_id in ended:
+        found[order_id] = Finding(
+            "order", order_id, order_id, status.value, "workflow_closed",
+            "the order is open but its workflow ended", workflow_id,
+        )  # fmt: skip
+
     open_orders = (
         await session.execute(
             select(Order.id, Order.status, Order.workflow_id)
@@ -157,50 +208,27 @@ async def disagreements(
                 )  # fmt: skip
         if described.status == WorkflowExecutionStatus.RUNNING:
             return None
-        ended = described.status.name.lower() if described.status else "closed"
+        how = described.status.name.lower() if described.status else "closed"
         return Finding(
             "order", order_id, order_id, status.value, "workflow_closed",
-            f"the order is open but its workflow ended ({ended})", workflow_id,
+            f"the order is open but its workflow ended ({how})", workflow_id,
         )  # fmt: skip
 
-    checked = await asyncio.gather(*(check(*row) for row in open_orders))
-    found = [finding for finding in checked if finding is not None]
+    for finding in await asyncio.gather(*(check(*row) for row in open_orders)):
+        if finding is not None:
+            found[finding.order_id] = finding  # the more precise reading wins
 
-    started_before = settled_by.isoformat()
-    query = (
+    running = await scan(
         "WorkflowType = 'OrderWorkflow' AND ExecutionStatus = 'Running' "
-        f"AND StartTime < '{started_before}'"
+        f"AND StartTime < '{started_before}'",
+        final_ones=True,
     )
-    batch: list[str] = []
-    still_running: list[Finding] = []
-
-    async def final_among(workflow_ids: list[str]) -> None:
-        rows = await session.execute(
-            select(Order.id, Order.status, Order.workflow_id).where(
-                Order.workflow_id.in_(workflow_ids), Order.status.in_(FINAL)
-            )
-        )
-        for order_id, status, workflow_id in rows:
-            still_running.append(
-                Finding(
-                    "order", order_id, order_id, status.value, "workflow_still_running",
-                    "the order is final but its workflow still runs", workflow_id,
-                )
-            )  # fmt: skip
-
-    # Every running order workflow (an order runs until it completes, weeks for some), read
-    # a page at a time and matched against final orders a batch at a time.
-    async for execution in client.list_workflows(query, page_size=1000):
-        batch.append(execution.id)
-        if len(batch) == 1000:
-            await final_among(batch)
-            batch = []
-            if len(still_running) >= limit:
-                break
-    if batch:
-        await final_among(batch)
-    found.extend(still_running[:limit])
-    return found
+    for order_id, status, workflow_id in running:
+        found[order_id] = Finding(
+            "order", order_id, order_id, status.value, "workflow_still_running",
+            "the order is final but its workflow still runs", workflow_id,
+        )  # fmt: skip
+    return list(found.values())
 
 
 # --- the snapshot ------------------------------------------------------------------------------

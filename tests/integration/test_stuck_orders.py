@@ -108,7 +108,9 @@ async def test_late_work_and_disagreeing_workflows_are_found_with_their_links(
     window = timedelta(seconds=settings.checkout_payment_window_s)
 
     # An order left pending, with no workflow, placed long before the payment window ended.
-    orphan = await _orphan(p, status=OrderStatus.PENDING, placed=now - window - grace * 2)
+    orphan = await _orphan(
+        p, status=OrderStatus.PENDING, placed=now - window - grace - timedelta(days=5)
+    )
     # One placed just now is not late yet.
     await _orphan(p, status=OrderStatus.PENDING, placed=now - timedelta(seconds=5))
     # A cancelled order whose workflow still runs (started on a queue no worker polls).
@@ -157,6 +159,25 @@ async def test_late_work_and_disagreeing_workflows_are_found_with_their_links(
     closed = [f for f in await disagreeing() if f.problem == "workflow_closed"]
     assert [(str(f.order_id), f.status) for f in closed] == [(confirmed, "confirmed")]
     assert "terminated" in closed[0].detail
+
+    # Only one open order looked up (the oldest, the orphan): Temporal's visibility still
+    # finds the workflow that ended without a final OrderStatus.
+    async def few() -> list[tuple[str, str]]:
+        async with p.sessionmaker() as session:
+            found = await operations.disagreements(session, p.temporal, settings, now=now, limit=1)
+        return sorted((f.problem, str(f.order_id)) for f in found)
+
+    async def ended_seen() -> bool:
+        return ("workflow_closed", confirmed) in await few()
+
+    await p.eventually(ended_seen)
+    assert await few() == sorted(
+        [
+            ("workflow_closed", confirmed),
+            ("workflow_missing", str(orphan)),
+            ("workflow_still_running", str(ended)),
+        ]
+    )
 
     # The command prints them all, each with its Temporal UI link, and exits 1.
     findings = await stuck.find(settings, limit=100, clock=FixedClock(now))
