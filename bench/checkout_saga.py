@@ -16,8 +16,11 @@ Then, per concurrency level, ``--orders`` shoppers check out with the test provi
 ``--tracing off,on`` runs the whole bench twice in one invocation, each on a database and
 processes of its own: without tracing, then with the API and the worker exporting every span
 over OTLP/HTTP to a sink in this process (which counts the spans it is sent and answers 200),
-and prints the throughput of each level with tracing on as a ratio to off. ``--rounds N``
-repeats the pair N times, alternating which goes first (off,on then on,off...), and prints
+and prints the throughput of each level with tracing on as a ratio to off. ``--side-by-side``
+(with ``--tracing off,on``) runs the two platforms at the same time instead, each level on both
+at once for ``--seconds``: both see the same machine, so the ratio of their orders/s is the
+ratio of what an order costs, whatever the machine's speed does meanwhile. ``--rounds N``
+repeats a sequential pair N times, alternating which goes first (off,on then on,off...), and prints
 each round's ratio and their median: this machine's speed drifts by up to 20% over minutes,
 so only pairs run back to back, in both orders, compare.
 
@@ -633,12 +636,15 @@ async def run_level(
     platform: Platform,
     database: str,
     wait_s: float = 0.0,
+    until: float | None = None,
 ) -> Level:
+    """Check ``shoppers`` out, ``concurrency`` at a time; with ``until`` (a perf_counter
+    time) no new checkout starts after it (the shoppers left over are not used)."""
     queue = list(reversed(shoppers))
     outcomes: list[Outcome] = []
 
     async def shopper_loop() -> None:
-        while queue:
+        while queue and (until is None or time.perf_counter() < until):
             outcomes.append(await place(client, queue.pop(), deadline_s=60.0))
 
     background = await wait_quiet(wait_s)
@@ -649,7 +655,7 @@ async def run_level(
     cpu = CpuSnapshot.take(platform, database).since(before)
     return Level(
         concurrency=concurrency,
-        orders=len(shoppers),
+        orders=len(outcomes),
         wall_s=wall,
         outcomes=outcomes,
         cpu=cpu,
@@ -830,6 +836,14 @@ def main() -> None:
         help="off, on, or off,on: run without and with traces exported over OTLP, and compare",
     )
     parser.add_argument(
+        "--side-by-side",
+        action="store_true",
+        help="with --tracing off,on: run both platforms at once, each level for --seconds",
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=30.0, help="with --side-by-side: length of each level"
+    )
+    parser.add_argument(
         "--rounds",
         type=int,
         default=1,
@@ -849,6 +863,14 @@ def main() -> None:
         raise SystemExit(f"--tracing takes off, on or off,on, not {args.tracing!r}")
     rounds: list[dict[str, list[Level]]] = []
     sink = OtlpSink()
+    if args.side_by_side:
+        if sorted(modes) != ["off", "on"]:
+            raise SystemExit("--side-by-side compares --tracing off,on")
+        try:
+            side_by_side(args, sink)
+        finally:
+            sink.close()
+        return
     try:
         for number in range(args.rounds):
             results: dict[str, list[Level]] = {}
@@ -886,6 +908,107 @@ def main() -> None:
                 f"({100 * (1 - middle):+.1f}% fewer orders/s); rounds "
                 + ", ".join(f"{ratio:.3f}" for ratio in found)
             )
+
+
+def _tracing_env(sink: OtlpSink, args: argparse.Namespace) -> dict[str, str]:
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.url}
+    if args.sample_ratio < 1.0:
+        env["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
+        env["OTEL_TRACES_SAMPLER_ARG"] = str(args.sample_ratio)
+    return env
+
+
+def side_by_side(args: argparse.Namespace, sink: OtlpSink) -> None:
+    """Tracing off and on, two platforms of their own running each level at the same time."""
+    base, _, _ = args.server_url.rpartition("/")
+    names = {mode: f"emporium_bench_{mode}_{uuid.uuid4().hex[:8]}" for mode in ("off", "on")}
+    platforms: dict[str, Platform] = {}
+    with tempfile.TemporaryDirectory(prefix="emporium-saga-") as folder:
+        try:
+            with psycopg.connect(args.server_url, autocommit=True) as admin:
+                for name in names.values():
+                    admin.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+            for mode, name in names.items():
+                logs = Path(folder) / mode
+                logs.mkdir()
+                env = _tracing_env(sink, args) if mode == "on" else {}
+                platforms[mode] = start_platform(f"{base}/{name}", logs, env)
+            asyncio.run(_side_by_side(args, platforms, names))
+        finally:
+            for mode, platform in platforms.items():
+                platform.stop()
+                print(f"Logs ({mode}):", platform.log_summary())
+            with psycopg.connect(args.server_url, autocommit=True) as admin:
+                for name in names.values():
+                    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+    print(
+        f"Tracing on: the sink received {sink.spans} spans in {sink.requests} exports "
+        f"({sink.bytes / 1e6:.1f} MB)."
+    )
+
+
+async def _side_by_side(
+    args: argparse.Namespace, platforms: dict[str, Platform], databases: dict[str, str]
+) -> None:
+    levels_c = [int(c) for c in args.concurrency.split(",")]
+    engines, clients, shoppers = {}, {}, {}
+    try:
+        for mode, platform in platforms.items():
+            url = platform.env["EMPORIUM_DATABASE_URL"].replace(
+                "postgresql://", "postgresql+psycopg://"
+            )
+            engines[mode] = create_async_engine(url)
+            sessionmaker = async_sessionmaker(engines[mode], expire_on_commit=False)
+            shop = await seed_shop(sessionmaker, args.products, stock=10_000_000)
+            top = max(levels_c)
+            limits = httpx.Limits(max_connections=top + 8, max_keepalive_connections=top + 8)
+            clients[mode] = httpx.AsyncClient(base_url=platform.api_url, timeout=90, limits=limits)
+            total = args.warmup + args.orders * len(levels_c)
+            began = time.perf_counter()
+            shoppers[mode] = await prepare_shoppers(clients[mode], sessionmaker, shop, total)
+            print(f"tracing {mode}: {total} shoppers ready in {time.perf_counter() - began:.1f} s")
+            warm = shoppers[mode][: args.warmup]
+            if warm:
+                await run_level(clients[mode], warm, min(4, len(warm)), platform, databases[mode])
+        await wait_quiet(args.wait_quiet)
+        for index, concurrency in enumerate(levels_c):
+            start = args.warmup + index * args.orders
+            until = time.perf_counter() + args.seconds
+            off, on = await asyncio.gather(
+                *(
+                    run_level(
+                        clients[mode],
+                        shoppers[mode][start : start + args.orders],
+                        concurrency,
+                        platforms[mode],
+                        databases[mode],
+                        until=until,
+                    )
+                    for mode in ("off", "on")
+                )
+            )
+            for mode, level in (("off", off), ("on", on)):
+                per_order = {
+                    part: 1000 * level.cpu[part] / max(1, len(level.confirmed))
+                    for part in IDLE_PARTS
+                }
+                failed = level.orders - len(level.confirmed)
+                print(
+                    f"c={concurrency} tracing {mode}: {len(level.confirmed)} confirmed "
+                    f"({failed} not) in {level.wall_s:.1f} s, {level.rate:.2f} orders/s, "
+                    f"p50 {1000 * _percentile(level.confirmed, 0.5):.0f} ms; CPU ms/order "
+                    + " / ".join(f"{part} {per_order[part]:.0f}" for part in IDLE_PARTS)
+                )
+            ratio = on.rate / off.rate
+            print(
+                f"c={concurrency}: side by side, tracing on {ratio:.3f}x the orders/s of off "
+                f"({100 * (1 - ratio):+.1f}% fewer)"
+            )
+    finally:
+        for client in clients.values():
+            await client.aclose()
+        for engine in engines.values():
+            await engine.dispose()
 
 
 def run_once(args: argparse.Namespace, env: dict[str, str]) -> list[Level]:

@@ -13,7 +13,12 @@ from core.settings import ENV_PREFIX, Settings
 ROOT = Path(__file__).resolve().parents[2]
 SETTING_NAMES = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
 #: Standard variables of other projects that our processes read (OpenTelemetry's exporter).
-ALIASES = {"ELASTICSEARCH_URL", "OTEL_EXPORTER_OTLP_ENDPOINT"}
+ALIASES = {
+    "ELASTICSEARCH_URL",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+}
 
 
 def _mentioned(text: str) -> set[str]:
