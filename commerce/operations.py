@@ -54,6 +54,13 @@ class Finding:
     detail: str
     workflow_id: str
 
+    @classmethod
+    def order(
+        cls, order_id: uuid.UUID, status: OrderStatus, workflow_id: str, problem: str, detail: str
+    ) -> Finding:
+        """A finding about an order's row against its workflow."""
+        return cls("order", order_id, order_id, status.value, problem, detail, workflow_id)
+
     def ui_link(self, settings: Settings) -> str:
         """This workflow in the Temporal UI."""
         base = settings.temporal_ui_url.rstrip("/")
@@ -180,10 +187,13 @@ async def disagreements(
         final_ones=False,
     )
     for order_id, status, workflow_id in ended:
-        found[order_id] = Finding(
-            "order", order_id, order_id, status.value, "workflow_closed",
-            "the order is open but its workflow ended", workflow_id,
-        )  # fmt: skip
+        found[order_id] = Finding.order(
+            order_id,
+            status,
+            workflow_id,
+            "workflow_closed",
+            "the order is open but its workflow ended",
+        )
 
     open_orders = (
         await session.execute(
@@ -202,16 +212,16 @@ async def disagreements(
             except RPCError as error:
                 if error.status != RPCStatusCode.NOT_FOUND:
                     raise
-                return Finding(
-                    "order", order_id, order_id, status.value, "workflow_missing",
-                    "the order is open but Temporal has no workflow for it", workflow_id,
+                return Finding.order(
+                    order_id, status, workflow_id, "workflow_missing",
+                    "the order is open but Temporal has no workflow for it",
                 )  # fmt: skip
         if described.status == WorkflowExecutionStatus.RUNNING:
             return None
         how = described.status.name.lower() if described.status else "closed"
-        return Finding(
-            "order", order_id, order_id, status.value, "workflow_closed",
-            f"the order is open but its workflow ended ({how})", workflow_id,
+        return Finding.order(
+            order_id, status, workflow_id, "workflow_closed",
+            f"the order is open but its workflow ended ({how})",
         )  # fmt: skip
 
     for finding in await asyncio.gather(*(check(*row) for row in open_orders)):
@@ -224,9 +234,9 @@ async def disagreements(
         final_ones=True,
     )
     for order_id, status, workflow_id in running:
-        found[order_id] = Finding(
-            "order", order_id, order_id, status.value, "workflow_still_running",
-            "the order is final but its workflow still runs", workflow_id,
+        found[order_id] = Finding.order(
+            order_id, status, workflow_id, "workflow_still_running",
+            "the order is final but its workflow still runs",
         )  # fmt: skip
     return list(found.values())
 
