@@ -23,6 +23,7 @@ from api.problems import PROBLEM_MEDIA_TYPE, FieldError, Problem
 from api.routes import (
     addresses,
     admin,
+    analytics,
     auth,
     carts,
     categories_admin,
@@ -177,6 +178,7 @@ def create_app(
         disputes,
         invoices,
         ledger,
+        analytics,
         carts,
         checkout,
         orders,

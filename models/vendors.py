@@ -41,3 +41,5 @@ class Vendor(UUIDPrimaryKey, Timestamps, Base):
     rating_avg: Mapped[Decimal | None] = mapped_column(Numeric(3, 2))
     rating_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     return_window_days: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
+    # IANA name: the vendor's days, weeks and months (analytics buckets) are in it.
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")

@@ -29,6 +29,14 @@ class VendorUpdate(BaseModel):
     contact_email: str | None = Field(
         default=None, max_length=320, json_schema_extra={"format": "email"}
     )
+    time_zone: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="IANA time zone (`Europe/Berlin`): the vendor's days, weeks and months in "
+        "analytics",
+        examples=["Europe/Berlin"],
+    )
 
 
 class VendorRead(BaseModel):
@@ -43,6 +51,7 @@ class VendorRead(BaseModel):
     approved_at: datetime | None
     suspended_at: datetime | None
     suspension_reason: str | None
+    time_zone: str = Field(description="IANA time zone of the vendor's analytics")
     created_at: datetime
 
     @classmethod
@@ -59,6 +68,7 @@ class VendorRead(BaseModel):
             approved_at=vendor.approved_at,
             suspended_at=vendor.suspended_at,
             suspension_reason=vendor.suspension_reason,
+            time_zone=vendor.time_zone,
             created_at=vendor.created_at,
         )
 

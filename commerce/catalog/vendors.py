@@ -7,6 +7,7 @@ import secrets
 import unicodedata
 import uuid
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -106,6 +107,20 @@ async def get_vendor(session: AsyncSession, *, vendor_id: uuid.UUID) -> Vendor:
     return vendor
 
 
+class InvalidTimeZone(DomainError):
+    status, code, title = 422, "invalid_time_zone", "Unknown time zone"
+
+
+def time_zone(name: str) -> str:
+    """``name`` if it is an IANA time zone this machine knows (``Europe/Berlin``), else
+    ``InvalidTimeZone``."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidTimeZone(f"{name!r} is not an IANA time zone, e.g. Europe/Berlin.") from None
+    return name
+
+
 async def update_profile(
     session: AsyncSession, *, vendor_id: uuid.UUID, changes: dict[str, str | None]
 ) -> Vendor:
@@ -116,6 +131,8 @@ async def update_profile(
         vendor.description = (changes["description"] or "").strip()
     if changes.get("contact_email"):
         vendor.contact_email = normalize_email(str(changes["contact_email"]))[0]
+    if changes.get("time_zone"):
+        vendor.time_zone = time_zone(str(changes["time_zone"]))
     await _reindex_products(session, vendor.id)  # the vendor's name shows in results
     return vendor
 

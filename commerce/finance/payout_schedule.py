@@ -8,7 +8,7 @@ pause in the Temporal UI is kept.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio.client import (
     Client,
@@ -23,6 +23,7 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+from temporalio.service import RPCError
 
 from commerce.orders.order_saga import timings
 from core.settings import Settings
@@ -73,3 +74,20 @@ async def ensure_payout_schedule(
 
     await client.get_schedule_handle(schedule_id).update(updated)
     log.info("payout schedule updated", extra={"every_s": settings.payout_interval_s})
+
+
+async def next_payout_at(
+    client: Client, *, schedule_id: str = PAYOUT_SCHEDULE_ID
+) -> datetime | None:
+    """When the payout schedule runs next; ``None`` when there is no schedule (production,
+    until real payouts exist), it is paused, or Temporal does not answer now."""
+    try:
+        described = await client.get_schedule_handle(schedule_id).describe(
+            rpc_timeout=timedelta(seconds=2)
+        )
+    except (RPCError, RuntimeError):
+        return None
+    if described.schedule.state.paused:
+        return None
+    upcoming = described.info.next_action_times
+    return upcoming[0] if upcoming else None

@@ -84,6 +84,7 @@ async def make_order(
     *,
     currency: str = "EUR",
     confirmed: bool = True,
+    confirmed_at: datetime | None = None,
 ) -> PlacedOrder:
     """A paid order: per vendor, lines of these totals (tax and shipping 0, so a part's
     total is the sum of its lines)."""
@@ -106,7 +107,7 @@ async def make_order(
         shipping_address={},
         payment_provider="test",
         workflow_id=f"order:{order_id}",
-        confirmed_at=datetime.now(UTC) if confirmed else None,
+        confirmed_at=(confirmed_at or datetime.now(UTC)) if confirmed else None,
     )
     session.add(order)
     await session.flush()

@@ -1,0 +1,368 @@
+"""``GET /vendors/{id}/analytics/sales``: a vendor's sales per day, week and month of its own
+time zone, reconciled with the ledger and the orders they come from (README, "Analytics")."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from api.app import create_app
+from commerce.finance import ledger
+from core.clock import FixedClock
+from models import (
+    DisputeStatus,
+    InventoryLevel,
+    LedgerEntry,
+    LedgerKind,
+    Order,
+    OrderLine,
+    OrderVendorPart,
+    ReturnRequest,
+    Shipment,
+    Variant,
+    Vendor,
+    VendorMembership,
+    VendorRole,
+)
+from tests.catalog_factories import VariantSpec, make_product, make_vendor
+from tests.conftest import _client_for, make_settings
+from tests.factories import Account, sign_up
+from tests.integration.test_ledger import make_dispute, make_order, make_refund
+from workflows.contracts.shipments import ShipmentStatus
+
+BP = 1000  # 10% commission
+#: Berlin is UTC+1 in November: 23:30 UTC on the 2nd is already the 3rd there.
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+@dataclass
+class Shop:
+    http: httpx.AsyncClient
+    sessionmaker: async_sessionmaker[AsyncSession]
+    north: Vendor
+    south: Vendor
+    manager: Account
+    staff: Account
+    outsider: Account
+
+
+@pytest.fixture
+async def shop(fresh_database_url: str, temporal_address: str) -> AsyncIterator[Shop]:
+    engine = create_async_engine(fresh_database_url, poolclass=NullPool)
+    sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+    async with sessionmaker.begin() as session:
+        north = await make_vendor(session, name="North")
+        south = await make_vendor(session, name="South")
+        north.time_zone = "Europe/Berlin"
+        sales = [
+            # (parts, currency, confirmed at)
+            ({north: [300]}, "EUR", "2026-10-31T23:30"),  # Berlin: Nov 1, 00:30
+            ({north: [1000, 500]}, "EUR", "2026-11-02T23:30"),  # Berlin: Nov 3
+            ({north: [2000], south: [700]}, "EUR", "2026-11-03T10:00"),
+            ({north: [900]}, "USD", "2026-11-04T12:00"),
+            ({north: [800]}, "EUR", "2026-11-05T12:00"),
+            ({north: [400]}, "EUR", "2026-10-31T22:30"),  # Berlin: Oct 31, before the range
+            ({north: [600]}, "EUR", "2026-11-07T23:30"),  # Berlin: Nov 8, after it
+        ]
+        placed = []
+        for parts, currency, when in sales:
+            order = await make_order(session, parts, currency=currency, confirmed_at=at(when))
+            await ledger.record_sale(
+                session, order_id=order.order.id, commission_bp=BP, now=at(when)
+            )
+            placed.append(order)
+        # Stock: one variant under its threshold, one out, one fine (threshold 5 each).
+        await make_product(
+            session,
+            vendor=north,
+            title="Lamp",
+            variants=[
+                VariantSpec("LAMP-LOW", 1000, stock=2),
+                VariantSpec("LAMP-OUT", 1000, stock=0),
+                VariantSpec("LAMP-OK", 1000, stock=50),
+            ],
+        )
+        await session.flush()
+        await session.execute(
+            update(InventoryLevel)
+            .where(
+                InventoryLevel.variant_id.in_(
+                    select(Variant.id).where(Variant.vendor_id == north.id)
+                )
+            )
+            .values(low_stock_threshold=5)
+        )
+        # Work waiting: a part to accept, one to ship, a return to decide.
+        for order, status in (
+            (placed[4], ShipmentStatus.AWAITING_ACCEPTANCE),
+            (placed[1], ShipmentStatus.ACCEPTED),
+        ):
+            session.add(
+                Shipment(order_id=order.order.id, vendor_id=north.id, status=status, accept_by=NOW)
+            )
+        session.add(
+            ReturnRequest(
+                order_id=placed[0].order.id, vendor_id=north.id, reason="too small", respond_by=NOW
+            )
+        )
+        # The 5.00 unit of Nov 3 came back.
+        placed[1].lines[north.id][1].returned_quantity = 1
+        # 5.00 of the Nov 3 two-vendor order refunded from North's part on Nov 6 (Berlin).
+        refund = await make_refund(session, placed[2], 500, vendor=north)
+        await ledger.record_refund(
+            session, refund_id=refund.id, commission_bp=BP, now=at("2026-11-06T09:00")
+        )
+        # The Nov 5 order's chargeback lost on Nov 7.
+        dispute = await make_dispute(session, placed[4], 800, status=DisputeStatus.LOST)
+        await ledger.record_dispute_lost(session, dispute_id=dispute.id, now=at("2026-11-07T08:00"))
+    app = create_app(make_settings(fresh_database_url, temporal_address), clock=FixedClock(NOW))
+    try:
+        async for http in _client_for(app):
+            async with sessionmaker() as session:
+                manager = await sign_up(http, session)
+                staff = await sign_up(http, session)
+                outsider = await sign_up(http, session)
+            async with sessionmaker.begin() as session:
+                for account, vendor, role in (
+                    (manager, north, VendorRole.MANAGER),
+                    (staff, north, VendorRole.STAFF),
+                    (outsider, south, VendorRole.OWNER),
+                ):
+                    session.add(
+                        VendorMembership(
+                            vendor_id=vendor.id, user_id=uuid.UUID(account.id), role=role
+                        )
+                    )
+            yield Shop(http, sessionmaker, north, south, manager, staff, outsider)
+    finally:
+        await engine.dispose()
+
+
+def money(amount: int, currency: str = "EUR") -> dict[str, object]:
+    return {"amount": amount, "currency": currency}
+
+
+def figures(orders: int, units: int, gross: int, commission: int, refunds: int = 0,
+            disputes: int = 0, currency: str = "EUR") -> dict[str, object]:  # fmt: skip
+    net = gross - commission - refunds - disputes
+    aov = round(gross / orders) if orders else 0
+    return {
+        "orders": orders,
+        "units": units,
+        "gross": money(gross, currency),
+        "commission": money(commission, currency),
+        "refunds": money(refunds, currency),
+        "disputes": money(disputes, currency),
+        "net": money(net, currency),
+        "average_order_value": money(aov, currency),
+    }
+
+
+async def report(shop: Shop, query: str, who: Account | None = None) -> httpx.Response:
+    return await shop.http.get(
+        f"/vendors/{shop.north.id}/analytics/sales?{query}",
+        headers=(who or shop.manager).headers,
+    )
+
+
+async def test_days_of_the_vendors_time_zone_reconcile_with_its_ledger(shop: Shop) -> None:
+    answer = await report(shop, "from=2026-11-01&to=2026-11-07&bucket=day")
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["time_zone"], body["bucket"], body["first"], body["last"]) == (
+        "Europe/Berlin", "day", "2026-11-01", "2026-11-07"
+    )  # fmt: skip
+    eur, usd = body["currencies"]
+    assert [point["start"] for point in eur["series"]] == [f"2026-11-0{d}" for d in range(1, 8)]
+    by_day = {point.pop("start"): point for point in eur["series"]}
+    assert by_day["2026-11-01"] == figures(1, 1, 300, 30)
+    assert by_day["2026-11-02"] == figures(0, 0, 0, 0)
+    # Two orders on the 3rd in Berlin: 10.00 + 5.00 (two units) and 20.00 of a two-vendor one.
+    assert by_day["2026-11-03"] == figures(2, 3, 3500, 350)
+    assert by_day["2026-11-05"] == figures(1, 1, 800, 80)
+    # The refund gives back its commission on the day it happened.
+    assert by_day["2026-11-06"] == figures(0, 0, 0, -50, refunds=500)
+    assert by_day["2026-11-07"] == figures(0, 0, 0, 0, disputes=800)
+    assert eur["totals"] == figures(4, 5, 4600, 410, refunds=500, disputes=800)
+    assert usd["currency"] == "USD"
+    assert usd["totals"] == figures(1, 1, 900, 90, currency="USD")
+
+    # Reconciled with what they come from: the ledger's entries of the same moments...
+    async with shop.sessionmaker() as session:
+        booked = await session.scalar(
+            select(func.sum(LedgerEntry.amount))
+            .outerjoin(Order, Order.id == LedgerEntry.order_id)
+            .where(
+                LedgerEntry.vendor_id == shop.north.id,
+                LedgerEntry.currency == "EUR",
+                LedgerEntry.kind != LedgerKind.PAYOUT,
+                Order.confirmed_at >= at("2026-10-31T23:00"),  # Nov 1, 00:00 in Berlin
+                Order.confirmed_at < at("2026-11-07T23:00"),
+            )
+        )
+        sold = await session.scalar(
+            select(func.sum(OrderVendorPart.total))
+            .join(Order, Order.id == OrderVendorPart.order_id)
+            .where(
+                OrderVendorPart.vendor_id == shop.north.id,
+                Order.currency == "EUR",
+                Order.confirmed_at >= at("2026-10-31T23:00"),
+                Order.confirmed_at < at("2026-11-07T23:00"),
+            )
+        )
+    # (every refund and dispute of the range belongs to an order confirmed in it)
+    assert eur["totals"]["net"]["amount"] == booked
+    assert eur["totals"]["gross"]["amount"] == sold
+
+
+async def test_weeks_start_on_monday_and_months_on_the_first(shop: Shop) -> None:
+    weeks = (await report(shop, "from=2026-11-01&to=2026-11-07&bucket=week")).json()
+    eur = weeks["currencies"][0]
+    # Sunday Nov 1 is in the week of Monday Oct 26; the rest in the week of Nov 2.
+    assert [(p["start"], p["orders"]) for p in eur["series"]] == [
+        ("2026-10-26", 1),
+        ("2026-11-02", 3),
+    ]
+    months = (await report(shop, "from=2026-10-01&to=2026-11-30&bucket=month")).json()
+    eur = months["currencies"][0]
+    # October (Berlin) holds the sale of Oct 31, 23:30 Berlin; November the rest, Nov 8 too.
+    assert [(p["start"], p["gross"]["amount"]) for p in eur["series"]] == [
+        ("2026-10-01", 400),
+        ("2026-11-01", 4600 + 600),
+    ]
+
+
+async def test_the_default_is_the_last_thirty_days_of_the_vendor(shop: Shop) -> None:
+    body = (await report(shop, "")).json()
+    # NOW is Nov 20, 10:00 in Berlin.
+    assert (body["first"], body["last"], body["bucket"]) == ("2026-10-22", "2026-11-20", "day")
+    assert len(body["currencies"][0]["series"]) == 30
+
+
+async def test_ranges_that_cannot_be_reported_are_refused(shop: Shop) -> None:
+    for query in (
+        "from=2026-11-07&to=2026-11-01",  # backwards
+        "from=2025-01-01&to=2026-11-01&bucket=day",  # more than 400 days
+        "from=0001-01-01&to=0001-01-02",  # out of the reportable years
+        "to=9999-12-31",
+    ):
+        answer = await report(shop, query)
+        assert answer.status_code == 422, (query, answer.text)
+        assert answer.json()["code"] == "invalid_range", query
+    assert (await report(shop, "from=2025-01-01&to=2026-11-01&bucket=month")).status_code == 200
+    answer = await report(shop, "bucket=year")
+    assert answer.status_code == 422
+
+
+async def test_only_the_vendors_managers_read_its_sales(shop: Shop) -> None:
+    assert (await report(shop, "", who=shop.staff)).status_code == 403
+    foreign = await report(shop, "", who=shop.outsider)
+    assert foreign.status_code in (403, 404)
+    anonymous = await shop.http.get(f"/vendors/{shop.north.id}/analytics/sales")
+    assert anonymous.status_code == 401
+
+
+async def test_a_vendor_sets_its_time_zone(shop: Shop) -> None:
+    path = f"/vendors/{shop.south.id}"
+    owner = shop.outsider.headers
+    answer = await shop.http.patch(path, headers=owner, json={"time_zone": "Asia/Tokyo"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["time_zone"] == "Asia/Tokyo"
+    refused = await shop.http.patch(path, headers=owner, json={"time_zone": "Mars/Olympus"})
+    assert refused.status_code == 422
+    assert refused.json()["code"] == "invalid_time_zone"
+    # In Tokyo (UTC+9) the two-vendor order of Nov 3, 10:00 UTC is on Nov 3 too, 19:00.
+    body = (
+        await shop.http.get(
+            f"/vendors/{shop.south.id}/analytics/sales?from=2026-11-03&to=2026-11-03",
+            headers=owner,
+        )
+    ).json()
+    assert body["time_zone"] == "Asia/Tokyo"
+    assert body["currencies"][0]["totals"] == figures(1, 1, 700, 70)
+
+
+async def test_best_sellers_per_currency_add_up_to_the_lines_sold(shop: Shop) -> None:
+    path = f"/vendors/{shop.north.id}/analytics/products?from=2026-11-01&to=2026-11-07"
+    answer = await shop.http.get(path, headers=shop.manager.headers)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["ranking"], body["time_zone"]) == ("units", "Europe/Berlin")
+    eur, usd = body["currencies"]
+    # Every order's first line is SKU-0 in these orders; the Nov 3 one also sold SKU-1.
+    assert [(i["sku"], i["units"], i["returned"], i["gross"]) for i in eur["items"]] == [
+        ("SKU-0", 4, 0, money(300 + 1000 + 2000 + 800)),
+        ("SKU-1", 1, 1, money(500)),
+    ]
+    assert [(i["sku"], i["gross"]) for i in usd["items"]] == [("SKU-0", money(900, "USD"))]
+    # All of them together are the lines of the vendor's orders confirmed in the range.
+    async with shop.sessionmaker() as session:
+        sold = await session.scalar(
+            select(func.sum(OrderLine.total))
+            .join(Order, Order.id == OrderLine.order_id)
+            .where(
+                OrderLine.vendor_id == shop.north.id,
+                Order.currency == "EUR",
+                Order.confirmed_at >= at("2026-10-31T23:00"),
+                Order.confirmed_at < at("2026-11-07T23:00"),
+            )
+        )
+    assert sum(item["gross"]["amount"] for item in eur["items"]) == sold
+    top = await shop.http.get(f"{path}&by=gross&top=1", headers=shop.manager.headers)
+    assert [i["sku"] for i in top.json()["currencies"][0]["items"]] == ["SKU-0"]
+    assert (await shop.http.get(f"{path}&top=0", headers=shop.manager.headers)).status_code == 422
+    staff = await shop.http.get(path, headers=shop.staff.headers)
+    assert staff.status_code == 403
+
+
+async def test_the_overview_shows_what_waits_and_the_money(shop: Shop) -> None:
+    answer = await shop.http.get(
+        f"/vendors/{shop.north.id}/analytics/overview", headers=shop.manager.headers
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["parts_to_accept"], body["parts_to_ship"], body["returns_to_decide"]) == (1, 1, 1)
+    assert (body["low_stock"], body["out_of_stock"]) == (1, 1)
+    assert [(a["sku"], a["available"], a["status"]) for a in body["stock_alerts"]] == [
+        ("LAMP-OUT", 0, "out_of_stock"),
+        ("LAMP-LOW", 2, "low_stock"),
+    ]
+    eur, usd = body["money"]
+    # On Nov 20 every sale is still in its 30-day return window; the refund (with the
+    # commission it gave back) and the lost dispute are booked and net against them.
+    sales_eur = 300 + 1500 + 2000 + 800 + 400 + 600
+    pending = sales_eur - sales_eur // 10
+    assert eur["pending"] == money(pending)
+    assert eur["payable"] == money(-500 + 50 - 800)
+    assert eur["frozen"] == money(0)
+    assert eur["balance"] == money(pending - 500 + 50 - 800)
+    assert eur["next_available_at"] == "2026-11-30T22:30:00Z"  # Oct 31, 22:30 UTC + 30 days
+    assert (usd["balance"], usd["pending"], usd["payable"]) == (
+        money(810, "USD"), money(810, "USD"), money(0, "USD")
+    )  # fmt: skip
+    # The books it comes from: the balance is every entry not paid out.
+    async with shop.sessionmaker() as session:
+        owed = await session.scalar(
+            select(func.sum(LedgerEntry.amount)).where(
+                LedgerEntry.vendor_id == shop.north.id,
+                LedgerEntry.currency == "EUR",
+                LedgerEntry.payout_id.is_(None),
+            )
+        )
+    assert eur["balance"]["amount"] == owed
+    staff = await shop.http.get(
+        f"/vendors/{shop.north.id}/analytics/overview", headers=shop.staff.headers
+    )
+    assert staff.status_code == 403
