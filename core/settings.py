@@ -12,6 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AliasChoices,
@@ -230,6 +231,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Evidence deadline of a dispute when the provider does not give one.",
     )
+    analytics_time_zone: str = Field(
+        default="UTC",
+        min_length=1,
+        max_length=64,
+        description="IANA time zone of the operators' analytics days, weeks and months.",
+    )
     platform_commission_bp: int = Field(
         default=1000,
         ge=0,
@@ -297,6 +304,15 @@ class Settings(BaseSettings):
         scheme = urlsplit(value).scheme
         if scheme not in {"postgresql", "postgres", "postgresql+psycopg"}:
             raise ValueError(f"must be a postgresql:// URL, got scheme {scheme!r}")
+        return value
+
+    @field_validator("analytics_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone, e.g. Europe/Berlin") from None
         return value
 
     @field_validator("temporal_address")

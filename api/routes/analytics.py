@@ -1,23 +1,27 @@
-"""Analytics for vendors (README, "Analytics")."""
+"""Analytics for vendors and operators (README, "Analytics")."""
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated
+from datetime import date, datetime
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
 
-from api.access import VendorManager
-from api.deps import NowDep, SessionDep, TemporalDep
+from api.access import OperationsUser, VendorManager
+from api.deps import NowDep, SessionDep, SettingsDep, TemporalDep
 from api.problems import Problem
 from api.schemas.analytics import (
     CurrencyProductsRead,
+    CurrencyVendorsRead,
+    PaymentRatesRead,
+    ProviderPaymentsRead,
     SalesReportRead,
     TopProductsRead,
     VendorOverviewRead,
+    VendorRankingRead,
 )
-from commerce.analytics import overview, products, sales
+from commerce.analytics import overview, platform, products, sales
 from commerce.catalog.vendors import get_vendor
 from commerce.finance.payout_schedule import next_payout_at
 
@@ -47,7 +51,7 @@ async def vendor_sales(
     today = now.astimezone(ZoneInfo(vendor.time_zone)).date()
     last = last or today
     first = first or sales.thirty_days_to(last)
-    report = await sales.vendor_sales(
+    report = await sales.sales_report(
         session,
         vendor_id=vendor.id,
         first=first,
@@ -110,3 +114,85 @@ async def vendor_overview(
     disputes, pending in return windows, and when the next run is (managers and owners)."""
     found = await overview.vendor_overview(session, vendor_id=manager.vendor_id, now=now)
     return VendorOverviewRead.build(found, await next_payout_at(temporal))
+
+
+# --- operators ----------------------------------------------------------------------------------
+
+First = Annotated[
+    date | None,
+    Query(alias="from", description="First day (the platform's); default: 29 days before `to`"),
+]
+Last = Annotated[date | None, Query(alias="to", description="Last day, included; default: today")]
+RANGE_REFUSED: dict[int | str, dict[str, Any]] = {
+    422: {"model": Problem, "description": "`invalid_range`: backwards or too long"}
+}
+
+
+def _range(first: date | None, last: date | None, zone: str, now: datetime) -> tuple[date, date]:
+    last = last or now.astimezone(ZoneInfo(zone)).date()
+    return first or sales.thirty_days_to(last), last
+
+
+@router.get("/admin/analytics/sales", tags=["admin"], responses=RANGE_REFUSED)
+async def platform_sales(
+    _: OperationsUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    first: First = None,
+    last: Last = None,
+    bucket: Annotated[sales.Bucket, Query(description="day, week (from Monday) or month")] = "day",
+) -> SalesReportRead:
+    """Every vendor's sales together, per day, week or month of the platform's time zone
+    (`EMPORIUM_ANALYTICS_TIME_ZONE`): `commission` is the platform's revenue, `net` what the
+    vendors earned; an order with parts of two vendors is one order."""
+    zone = settings.analytics_time_zone
+    first, last = _range(first, last, zone, now)
+    report = await sales.sales_report(
+        session, vendor_id=None, first=first, last=last, bucket=bucket, time_zone=zone
+    )
+    return SalesReportRead.build(report)
+
+
+@router.get("/admin/analytics/vendors", tags=["admin"], responses=RANGE_REFUSED)
+async def vendor_ranking(
+    _: OperationsUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    first: First = None,
+    last: Last = None,
+    top: Annotated[int, Query(ge=1, le=platform.MAX_VENDORS)] = 20,
+) -> VendorRankingRead:
+    """The vendors that sold the most in the range, per currency, with the commission taken."""
+    zone = settings.analytics_time_zone
+    first, last = _range(first, last, zone, now)
+    found = await platform.vendor_ranking(session, first=first, last=last, time_zone=zone, top=top)
+    return VendorRankingRead(
+        time_zone=zone,
+        first=first,
+        last=last,
+        currencies=[CurrencyVendorsRead.build(each) for each in found],
+    )
+
+
+@router.get("/admin/analytics/payments", tags=["admin"], responses=RANGE_REFUSED)
+async def payment_rates(
+    _: OperationsUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    first: First = None,
+    last: Last = None,
+) -> PaymentRatesRead:
+    """Per payment provider, the attempts of orders placed in the range and how they ended:
+    succeeded, declined (with the most frequent codes), failed or still open."""
+    zone = settings.analytics_time_zone
+    first, last = _range(first, last, zone, now)
+    found = await platform.payment_rates(session, first=first, last=last, time_zone=zone)
+    return PaymentRatesRead(
+        time_zone=zone,
+        first=first,
+        last=last,
+        providers=[ProviderPaymentsRead.build(each) for each in found],
+    )

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from api.schemas.money import Money
 from commerce.analytics.overview import VendorOverview
+from commerce.analytics.platform import CurrencyVendors, ProviderPayments
 from commerce.analytics.products import CurrencyProducts, Ranking
 from commerce.analytics.sales import Bucket, CurrencySales, SalesFigures, SalesReport
 from commerce.catalog.inventory import StockStatus
@@ -193,3 +194,70 @@ class VendorOverviewRead(BaseModel):
             ],
             next_payout_at=next_payout_at,
         )
+
+
+class VendorSalesRead(BaseModel):
+    vendor_id: uuid.UUID
+    name: str
+    orders: int
+    gross: Money
+    commission: Money = Field(description="The platform's commission on these sales")
+
+
+class CurrencyVendorsRead(BaseModel):
+    currency: str
+    vendors: list[VendorSalesRead] = Field(description="The best-selling first")
+
+    @classmethod
+    def build(cls, found: CurrencyVendors) -> CurrencyVendorsRead:
+        return cls(
+            currency=found.currency,
+            vendors=[
+                VendorSalesRead(
+                    vendor_id=vendor.vendor_id,
+                    name=vendor.name,
+                    orders=vendor.orders,
+                    gross=Money.of(vendor.gross, found.currency),
+                    commission=Money.of(vendor.commission, found.currency),
+                )
+                for vendor in found.vendors
+            ],
+        )
+
+
+class VendorRankingRead(BaseModel):
+    time_zone: str
+    first: date
+    last: date
+    currencies: list[CurrencyVendorsRead]
+
+
+class ProviderPaymentsRead(BaseModel):
+    provider: str
+    attempts: int
+    succeeded: int = Field(description="Authorized (captured or voided later, or not yet)")
+    declined: int
+    failed: int = Field(description="Refused for another reason, or given up after retries")
+    open: int = Field(description="Waiting for the shopper or the provider")
+    decline_rate_bp: int = Field(description="Declined among the attempts that ended, in bp")
+    decline_codes: dict[str, int] = Field(description="The most frequent decline codes")
+
+    @classmethod
+    def build(cls, found: ProviderPayments) -> ProviderPaymentsRead:
+        return cls(
+            provider=found.provider,
+            attempts=found.attempts,
+            succeeded=found.succeeded,
+            declined=found.declined,
+            failed=found.failed,
+            open=found.open,
+            decline_rate_bp=found.decline_rate_bp,
+            decline_codes=found.decline_codes,
+        )
+
+
+class PaymentRatesRead(BaseModel):
+    time_zone: str
+    first: date
+    last: date
+    providers: list[ProviderPaymentsRead]

@@ -1,4 +1,4 @@
-"""A vendor's sales over a range of days, in buckets of its own days, weeks or months.
+"""Sales over a range of days, a vendor's or every vendor's, in buckets of days, weeks or months.
 
 Every money figure is read from the vendor's ledger, the books payouts are made from, so the
 figures reconcile with it exactly: ``gross`` is the sales credited (each order part's total:
@@ -131,22 +131,28 @@ def thirty_days_to(last: date) -> date:
     return last - timedelta(days=29) if last >= EARLIEST else last
 
 
+def _of(column: Any, vendor_id: uuid.UUID | None) -> tuple[Any, ...]:
+    """The condition that rows belong to the vendor (none: every vendor's)."""
+    return () if vendor_id is None else (column == vendor_id,)
+
+
 def _in_zone(column: Any, zone: str, bucket: Bucket) -> Any:
     """The first day of the bucket ``column`` (a timestamptz) falls in, in ``zone``."""
     return cast(func.date_trunc(bucket, func.timezone(zone, column)), Date)
 
 
-async def vendor_sales(
+async def sales_report(
     session: AsyncSession,
     *,
-    vendor_id: uuid.UUID,
+    vendor_id: uuid.UUID | None,
     first: date,
     last: date,
     bucket: Bucket,
     time_zone: str,
 ) -> SalesReport:
-    """The vendor's sales from ``first`` to ``last`` (both included, the vendor's days), per
-    currency sold in, each with every bucket of the range (zeros where nothing happened)."""
+    """The sales of a vendor (or of every vendor: ``None``) from ``first`` to ``last`` (both
+    included, days of ``time_zone``), per currency sold in, each with every bucket of the
+    range (zeros where nothing happened). An order with parts of two vendors is one order."""
     starts = bucket_starts(first, last, bucket)
     zone = ZoneInfo(time_zone)
     since = datetime.combine(first, time.min, zone)
@@ -161,10 +167,10 @@ async def vendor_sales(
     confirmed = and_(Order.confirmed_at >= since, Order.confirmed_at < until)
     day = _in_zone(Order.confirmed_at, time_zone, bucket)
     orders = await session.execute(
-        select(day, Order.currency, func.count())
+        select(day, Order.currency, func.count(func.distinct(Order.id)))
         .select_from(OrderVendorPart)
         .join(Order, Order.id == OrderVendorPart.order_id)
-        .where(OrderVendorPart.vendor_id == vendor_id, confirmed)
+        .where(*_of(OrderVendorPart.vendor_id, vendor_id), confirmed)
         .group_by(day, Order.currency)
     )
     for start, currency, count in orders:
@@ -173,7 +179,7 @@ async def vendor_sales(
         select(day, Order.currency, func.sum(OrderLine.quantity))
         .select_from(OrderLine)
         .join(Order, Order.id == OrderLine.order_id)
-        .where(OrderLine.vendor_id == vendor_id, confirmed)
+        .where(*_of(OrderLine.vendor_id, vendor_id), confirmed)
         .group_by(day, Order.currency)
     )
     for start, currency, quantity in units:
@@ -189,7 +195,7 @@ async def vendor_sales(
         .select_from(LedgerEntry)
         .outerjoin(Order, Order.id == LedgerEntry.order_id)
         .where(
-            LedgerEntry.vendor_id == vendor_id,
+            *_of(LedgerEntry.vendor_id, vendor_id),
             LedgerEntry.kind != LedgerKind.PAYOUT,
             happened >= since,
             happened < until,

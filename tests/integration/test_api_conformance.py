@@ -86,6 +86,9 @@ RULES_BEYOND_THE_SCHEMA = {
     "PATCH /vendors/{vendor_id}": "a special-use email domain or an unknown time zone is refused",
     "GET /vendors/{vendor_id}/analytics/sales": "the range runs forwards, at most 400 buckets",
     "GET /vendors/{vendor_id}/analytics/products": "the range runs forwards, within 400 months",
+    "GET /admin/analytics/sales": "the range runs forwards, at most 400 buckets",
+    "GET /admin/analytics/vendors": "the range runs forwards, within 400 months",
+    "GET /admin/analytics/payments": "the range runs forwards, within 400 months",
     "POST /vendors/{vendor_id}/invitations": "an email address on a special-use domain is refused",
 }
 

@@ -109,6 +109,8 @@ async def make_order(
         workflow_id=f"order:{order_id}",
         confirmed_at=(confirmed_at or datetime.now(UTC)) if confirmed else None,
     )
+    if confirmed_at is not None:
+        order.created_at = confirmed_at  # placed then, too
     session.add(order)
     await session.flush()
     lines: dict[uuid.UUID, list[OrderLine]] = {}

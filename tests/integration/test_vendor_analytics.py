@@ -1,5 +1,6 @@
-"""``GET /vendors/{id}/analytics/sales``: a vendor's sales per day, week and month of its own
-time zone, reconciled with the ledger and the orders they come from (README, "Analytics")."""
+"""Analytics (README, "Analytics"): a vendor's sales per day, week and month of its own time
+zone, its best sellers and what waits for it; the platform's sales, vendors and payments for
+operators; each reconciled with the ledger, orders and stock they come from."""
 
 from __future__ import annotations
 
@@ -25,8 +26,12 @@ from models import (
     Order,
     OrderLine,
     OrderVendorPart,
+    Payment,
+    PaymentStatus,
+    PlatformRole,
     ReturnRequest,
     Shipment,
+    User,
     Variant,
     Vendor,
     VendorMembership,
@@ -56,6 +61,7 @@ class Shop:
     manager: Account
     staff: Account
     outsider: Account
+    operator: Account
 
 
 @pytest.fixture
@@ -117,6 +123,21 @@ async def shop(fresh_database_url: str, temporal_address: str) -> AsyncIterator[
                 order_id=placed[0].order.id, vendor_id=north.id, reason="too small", respond_by=NOW
             )
         )
+        # Payment attempts besides each order's captured one: declines and one still open.
+        for order, attempt, status, code in (
+            (placed[1], 2, PaymentStatus.DECLINED, "card_declined"),
+            (placed[2], 2, PaymentStatus.DECLINED, "card_declined"),
+            (placed[2], 3, PaymentStatus.DECLINED, "insufficient_funds"),
+            (placed[4], 2, PaymentStatus.REQUIRES_ACTION, None),
+            (placed[5], 2, PaymentStatus.DECLINED, "card_declined"),  # placed Oct 31 in Berlin
+        ):
+            session.add(
+                Payment(
+                    order_id=order.order.id, attempt=attempt, provider="test", status=status,
+                    amount=order.order.grand_total, currency=order.order.currency,
+                    decline_code=code,
+                )
+            )  # fmt: skip
         # The 5.00 unit of Nov 3 came back.
         placed[1].lines[north.id][1].returned_quantity = 1
         # 5.00 of the Nov 3 two-vendor order refunded from North's part on Nov 6 (Berlin).
@@ -127,13 +148,17 @@ async def shop(fresh_database_url: str, temporal_address: str) -> AsyncIterator[
         # The Nov 5 order's chargeback lost on Nov 7.
         dispute = await make_dispute(session, placed[4], 800, status=DisputeStatus.LOST)
         await ledger.record_dispute_lost(session, dispute_id=dispute.id, now=at("2026-11-07T08:00"))
-    app = create_app(make_settings(fresh_database_url, temporal_address), clock=FixedClock(NOW))
+    settings = make_settings(
+        fresh_database_url, temporal_address, analytics_time_zone="Europe/Berlin"
+    )
+    app = create_app(settings, clock=FixedClock(NOW))
     try:
         async for http in _client_for(app):
             async with sessionmaker() as session:
                 manager = await sign_up(http, session)
                 staff = await sign_up(http, session)
                 outsider = await sign_up(http, session)
+                operator = await sign_up(http, session)
             async with sessionmaker.begin() as session:
                 for account, vendor, role in (
                     (manager, north, VendorRole.MANAGER),
@@ -145,7 +170,10 @@ async def shop(fresh_database_url: str, temporal_address: str) -> AsyncIterator[
                             vendor_id=vendor.id, user_id=uuid.UUID(account.id), role=role
                         )
                     )
-            yield Shop(http, sessionmaker, north, south, manager, staff, outsider)
+                user = await session.get(User, uuid.UUID(operator.id))
+                assert user is not None
+                user.platform_role = PlatformRole.OPERATIONS
+            yield Shop(http, sessionmaker, north, south, manager, staff, outsider, operator)
     finally:
         await engine.dispose()
 
@@ -366,3 +394,60 @@ async def test_the_overview_shows_what_waits_and_the_money(shop: Shop) -> None:
         f"/vendors/{shop.north.id}/analytics/overview", headers=shop.staff.headers
     )
     assert staff.status_code == 403
+
+
+async def test_operators_see_every_vendor_together_and_apart(shop: Shop) -> None:
+    week = "from=2026-11-01&to=2026-11-07"
+    admin = shop.operator.headers
+    body = (await shop.http.get(f"/admin/analytics/sales?{week}", headers=admin)).json()
+    assert body["time_zone"] == "Europe/Berlin"
+    eur = body["currencies"][0]
+    # North's 4 orders and South's part of the two-vendor one: still 4 orders.
+    assert eur["totals"] == figures(4, 6, 5300, 480, refunds=500, disputes=800)
+    # The sum of the vendors' own reports, money by money.
+    reports = [
+        (await shop.http.get(
+            f"/vendors/{vendor.id}/analytics/sales?{week}", headers=who.headers
+        )).json()["currencies"][0]["totals"]
+        for vendor, who in ((shop.north, shop.manager), (shop.south, shop.outsider))
+    ]  # fmt: skip
+    for name in ("gross", "commission", "refunds", "disputes", "net"):
+        assert eur["totals"][name]["amount"] == sum(r[name]["amount"] for r in reports), name
+
+    ranking = (await shop.http.get(f"/admin/analytics/vendors?{week}", headers=admin)).json()
+    vendors = ranking["currencies"][0]["vendors"]
+    assert [(v["name"], v["orders"], v["gross"], v["commission"]) for v in vendors] == [
+        ("North", 4, money(4600), money(460)),
+        ("South", 1, money(700), money(70)),
+    ]
+    top = (await shop.http.get(f"/admin/analytics/vendors?{week}&top=1", headers=admin)).json()
+    assert [v["name"] for v in top["currencies"][0]["vendors"]] == ["North"]
+    assert [v["gross"] for v in top["currencies"][1]["vendors"]] == [money(900, "USD")]
+
+
+async def test_payment_rates_per_provider(shop: Shop) -> None:
+    answer = await shop.http.get(
+        "/admin/analytics/payments?from=2026-11-01&to=2026-11-07", headers=shop.operator.headers
+    )
+    assert answer.status_code == 200, answer.text
+    (test,) = answer.json()["providers"]
+    # Orders placed Nov 1-7 (Berlin): 5 captured, 3 declined, 1 waiting for 3-D Secure.
+    assert test == {
+        "provider": "test",
+        "attempts": 9,
+        "succeeded": 5,
+        "declined": 3,
+        "failed": 0,
+        "open": 1,
+        "decline_rate_bp": 3750,  # 3 of the 8 that ended
+        "decline_codes": {"card_declined": 2, "insufficient_funds": 1},
+    }
+
+
+async def test_operator_analytics_are_for_operators(shop: Shop) -> None:
+    backwards = "?from=2026-11-02&to=2026-11-01"
+    for path in ("/admin/analytics/sales", "/admin/analytics/vendors", "/admin/analytics/payments"):
+        assert (await shop.http.get(path, headers=shop.manager.headers)).status_code == 403
+        assert (await shop.http.get(path)).status_code == 401
+        refused = await shop.http.get(path + backwards, headers=shop.operator.headers)
+        assert refused.json()["code"] == "invalid_range"

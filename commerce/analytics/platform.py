@@ -1,0 +1,180 @@
+"""Platform-wide figures for operators: the vendors ranked by sales, and how payments fare
+per provider. Days are those of ``EMPORIUM_ANALYTICS_TIME_ZONE``."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commerce.analytics.sales import bucket_starts
+from models import LedgerEntry, LedgerKind, Order, OrderVendorPart, Payment, Vendor
+from workflows.contracts.orders import PaymentStatus
+
+MAX_VENDORS = 100
+#: A payment attempt that got the money held, whatever happened to it after.
+SUCCEEDED = (
+    PaymentStatus.AUTHORIZED,
+    PaymentStatus.CAPTURED,
+    PaymentStatus.VOIDED,
+)
+#: Still waiting for the shopper or the provider.
+OPEN = (PaymentStatus.PENDING, PaymentStatus.REQUIRES_ACTION)
+
+
+def _window(first: date, last: date, time_zone: str) -> tuple[datetime, datetime]:
+    bucket_starts(first, last, "month")  # the reports' range rules
+    zone = ZoneInfo(time_zone)
+    return (
+        datetime.combine(first, time.min, zone),
+        datetime.combine(last + timedelta(days=1), time.min, zone),
+    )
+
+
+@dataclass(frozen=True)
+class VendorSales:
+    vendor_id: uuid.UUID
+    name: str
+    orders: int
+    gross: int
+    commission: int  # net of commission refunded: the platform's take
+
+
+@dataclass(frozen=True)
+class CurrencyVendors:
+    currency: str
+    vendors: list[VendorSales]
+
+
+async def vendor_ranking(
+    session: AsyncSession, *, first: date, last: date, time_zone: str, top: int = 20
+) -> list[CurrencyVendors]:
+    """Per currency, the ``top`` vendors by gross sales of orders confirmed in the range (the
+    sales and commission their ledgers were credited with, so the figures add up to the
+    platform's sales report)."""
+    since, until = _window(first, last, time_zone)
+    confirmed = (Order.confirmed_at >= since, Order.confirmed_at < until)
+    kinds = [LedgerKind.SALE, LedgerKind.COMMISSION]
+    gross = func.sum(LedgerEntry.amount).filter(LedgerEntry.kind == LedgerKind.SALE)
+    taken = func.sum(LedgerEntry.amount).filter(LedgerEntry.kind == LedgerKind.COMMISSION)
+    orders = (
+        select(OrderVendorPart.vendor_id, Order.currency, func.count().label("orders"))
+        .join(Order, Order.id == OrderVendorPart.order_id)
+        .where(*confirmed)
+        .group_by(OrderVendorPart.vendor_id, Order.currency)
+        .subquery()
+    )
+    money = (
+        select(
+            LedgerEntry.vendor_id,
+            LedgerEntry.currency,
+            gross.label("gross"),
+            (-taken).label("commission"),
+        )
+        .join(Order, Order.id == LedgerEntry.order_id)
+        .where(LedgerEntry.kind.in_(kinds), *confirmed)
+        .group_by(LedgerEntry.vendor_id, LedgerEntry.currency)
+        .subquery()
+    )
+    rank = func.row_number().over(
+        partition_by=money.c.currency, order_by=(money.c.gross.desc(), Vendor.name)
+    )
+    ranked = (
+        select(
+            money.c.vendor_id,
+            Vendor.name,
+            money.c.currency,
+            func.coalesce(orders.c.orders, 0).label("orders"),
+            money.c.gross,
+            money.c.commission,
+            rank.label("rank"),
+        )
+        .join(Vendor, Vendor.id == money.c.vendor_id)
+        .outerjoin(
+            orders,
+            (orders.c.vendor_id == money.c.vendor_id) & (orders.c.currency == money.c.currency),
+        )
+        .subquery()
+    )
+    rows = await session.execute(
+        select(ranked).where(ranked.c.rank <= top).order_by(ranked.c.currency, ranked.c.rank)
+    )
+    found: dict[str, list[VendorSales]] = {}
+    for row in rows:
+        found.setdefault(row.currency, []).append(
+            VendorSales(
+                row.vendor_id, row.name, int(row.orders), int(row.gross), int(row.commission or 0)
+            )
+        )
+    return [CurrencyVendors(currency, vendors) for currency, vendors in sorted(found.items())]
+
+
+@dataclass(frozen=True)
+class ProviderPayments:
+    provider: str
+    attempts: int
+    succeeded: int  # authorized (captured, voided later or not)
+    declined: int
+    failed: int  # refused for another reason, or given up after retries
+    open: int  # waiting for the shopper (3-D Secure, approval) or the provider
+    decline_codes: dict[str, int] = field(default_factory=dict)  # the most frequent first
+
+    @property
+    def decline_rate_bp(self) -> int:
+        """Declined among the attempts that ended, in basis points (0 when none ended)."""
+        ended = self.attempts - self.open
+        return (self.declined * 10_000 + ended // 2) // ended if ended else 0
+
+
+async def payment_rates(
+    session: AsyncSession, *, first: date, last: date, time_zone: str, codes: int = 5
+) -> list[ProviderPayments]:
+    """Per provider, the payment attempts of orders placed in the range and how they ended,
+    with the ``codes`` most frequent decline codes."""
+    since, until = _window(first, last, time_zone)
+    placed = (Order.created_at >= since, Order.created_at < until)
+    count: Any = func.count()
+    rows = await session.execute(
+        select(
+            Payment.provider,
+            count,
+            count.filter(Payment.status.in_(SUCCEEDED)),
+            count.filter(Payment.status == PaymentStatus.DECLINED),
+            count.filter(Payment.status == PaymentStatus.FAILED),
+            count.filter(Payment.status.in_(OPEN)),
+        )
+        .join(Order, Order.id == Payment.order_id)
+        .where(*placed)
+        .group_by(Payment.provider)
+        .order_by(Payment.provider)
+    )
+    found = {row[0]: [int(value) for value in row[1:]] for row in rows}
+    declines = await session.execute(
+        select(Payment.provider, func.coalesce(Payment.decline_code, "unknown"), count)
+        .join(Order, Order.id == Payment.order_id)
+        .where(*placed, Payment.status == PaymentStatus.DECLINED)
+        .group_by(Payment.provider, Payment.decline_code)
+        .order_by(Payment.provider, count.desc(), func.coalesce(Payment.decline_code, "unknown"))
+    )
+    by_code: dict[str, dict[str, int]] = {}
+    for provider, code, n in declines:
+        top = by_code.setdefault(provider, {})
+        if len(top) < codes:
+            top[code] = int(n)
+    return [
+        ProviderPayments(
+            provider,
+            attempts=attempts,
+            succeeded=succeeded,
+            declined=declined,
+            failed=failed,
+            open=waiting,
+            decline_codes=by_code.get(provider, {}),
+        )
+        for provider, (attempts, succeeded, declined, failed, waiting) in found.items()
+    ]
