@@ -12,15 +12,22 @@ from api.access import OperationsUser, VendorManager
 from api.deps import NowDep, SessionDep, SettingsDep, TemporalDep
 from api.problems import Problem
 from api.schemas.analytics import (
+    CategoryReportRead,
+    CurrencyCategoriesRead,
     CurrencyProductsRead,
     CurrencyVendorsRead,
+    CustomerPointRead,
+    CustomerReportRead,
+    OperationsRead,
     PaymentRatesRead,
     ProviderPaymentsRead,
     SalesReportRead,
+    StuckRead,
     TopProductsRead,
     VendorOverviewRead,
     VendorRankingRead,
 )
+from commerce import operations
 from commerce.analytics import overview, platform, products, sales
 from commerce.catalog.vendors import get_vendor
 from commerce.finance.payout_schedule import next_payout_at
@@ -195,4 +202,80 @@ async def payment_rates(
         first=first,
         last=last,
         providers=[ProviderPaymentsRead.build(each) for each in found],
+    )
+
+
+@router.get("/admin/analytics/categories", tags=["admin"], responses=RANGE_REFUSED)
+async def category_sales(
+    _: OperationsUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    first: First = None,
+    last: Last = None,
+) -> CategoryReportRead:
+    """What sold in the range, per currency, by the category each product is in now."""
+    zone = settings.analytics_time_zone
+    first, last = _range(first, last, zone, now)
+    found = await platform.category_sales(session, first=first, last=last, time_zone=zone)
+    return CategoryReportRead(
+        time_zone=zone,
+        first=first,
+        last=last,
+        currencies=[CurrencyCategoriesRead.build(each) for each in found],
+    )
+
+
+@router.get("/admin/analytics/customers", tags=["admin"], responses=RANGE_REFUSED)
+async def customers(
+    _: OperationsUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    first: First = None,
+    last: Last = None,
+    bucket: Annotated[sales.Bucket, Query(description="day, week (from Monday) or month")] = "day",
+) -> CustomerReportRead:
+    """Per bucket, the customers with an order confirmed in it, new and returning."""
+    zone = settings.analytics_time_zone
+    first, last = _range(first, last, zone, now)
+    series = await platform.customer_counts(
+        session, first=first, last=last, bucket=bucket, time_zone=zone
+    )
+    return CustomerReportRead(
+        time_zone=zone,
+        bucket=bucket,
+        first=first,
+        last=last,
+        series=[
+            CustomerPointRead(
+                start=point.start,
+                customers=point.customers,
+                new=point.new,
+                returning=point.returning,
+            )
+            for point in series
+        ],
+    )
+
+
+@router.get("/admin/analytics/operations", tags=["admin"])
+async def operations_now(
+    _: OperationsUser, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> OperationsRead:
+    """What needs operations now: work past its deadline (`emporium stuck-orders` lists it),
+    the outboxes' backlog, open disputes and their evidence deadlines."""
+    taken = await operations.snapshot(session, settings, now=now)
+    disputes = await platform.open_disputes(session)
+    return OperationsRead(
+        stuck=[
+            StuckRead(kind=kind, status=status, count=count)
+            for (kind, status), count in sorted(taken.stuck.items())
+        ],
+        mail_pending=taken.mail_pending,
+        mail_oldest_s=taken.mail_oldest_s,
+        search_pending=taken.search_pending,
+        disputes_open=disputes.open,
+        disputes_evidence_due=taken.evidence_due,
+        next_evidence_due_at=disputes.next_evidence_due_at,
     )

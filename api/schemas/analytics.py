@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from api.schemas.money import Money
 from commerce.analytics.overview import VendorOverview
-from commerce.analytics.platform import CurrencyVendors, ProviderPayments
+from commerce.analytics.platform import CurrencyCategories, CurrencyVendors, ProviderPayments
 from commerce.analytics.products import CurrencyProducts, Ranking
 from commerce.analytics.sales import Bucket, CurrencySales, SalesFigures, SalesReport
 from commerce.catalog.inventory import StockStatus
@@ -261,3 +261,68 @@ class PaymentRatesRead(BaseModel):
     first: date
     last: date
     providers: list[ProviderPaymentsRead]
+
+
+class CategorySalesRead(BaseModel):
+    category_id: uuid.UUID | None = Field(description="None: no category, or product deleted")
+    name: str
+    units: int
+    gross: Money = Field(description="What the lines sold for: after discounts, with tax")
+
+
+class CurrencyCategoriesRead(BaseModel):
+    currency: str
+    categories: list[CategorySalesRead] = Field(description="The best-selling first")
+
+    @classmethod
+    def build(cls, found: CurrencyCategories) -> CurrencyCategoriesRead:
+        return cls(
+            currency=found.currency,
+            categories=[
+                CategorySalesRead(
+                    category_id=item.category_id,
+                    name=item.name,
+                    units=item.units,
+                    gross=Money.of(item.gross, found.currency),
+                )
+                for item in found.categories
+            ],
+        )
+
+
+class CategoryReportRead(BaseModel):
+    time_zone: str
+    first: date
+    last: date
+    currencies: list[CurrencyCategoriesRead]
+
+
+class CustomerPointRead(BaseModel):
+    start: date
+    customers: int = Field(description="With an order confirmed in the bucket")
+    new: int = Field(description="Of them, whose first confirmed order ever it was")
+    returning: int
+
+
+class CustomerReportRead(BaseModel):
+    time_zone: str
+    bucket: Bucket
+    first: date
+    last: date
+    series: list[CustomerPointRead]
+
+
+class StuckRead(BaseModel):
+    kind: str = Field(description="order, part or return")
+    status: str
+    count: int
+
+
+class OperationsRead(BaseModel):
+    stuck: list[StuckRead] = Field(description="Past the deadline of their timer plus the grace")
+    mail_pending: int = Field(description="Emails queued, not sent yet")
+    mail_oldest_s: float = Field(description="Age of the oldest of them (0: none waits)")
+    search_pending: int = Field(description="Catalog changes not in the search index yet")
+    disputes_open: int
+    disputes_evidence_due: int = Field(description="Open, evidence due within 72 hours")
+    next_evidence_due_at: datetime | None

@@ -12,11 +12,25 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commerce.analytics.sales import bucket_starts
-from models import LedgerEntry, LedgerKind, Order, OrderVendorPart, Payment, Vendor
+from commerce.analytics.sales import Bucket, bucket_starts, in_zone
+from models import (
+    Category,
+    Dispute,
+    LedgerEntry,
+    LedgerKind,
+    Order,
+    OrderLine,
+    OrderVendorPart,
+    Payment,
+    Product,
+    Vendor,
+)
+from workflows.contracts.disputes import DisputeStatus
 from workflows.contracts.orders import PaymentStatus
 
 MAX_VENDORS = 100
+#: The name of the lines whose product has no category (or no longer exists).
+UNCATEGORIZED = "Uncategorized"
 #: A payment attempt that got the money held, whatever happened to it after.
 SUCCEEDED = (
     PaymentStatus.AUTHORIZED,
@@ -178,3 +192,109 @@ async def payment_rates(
         )
         for provider, (attempts, succeeded, declined, failed, waiting) in found.items()
     ]
+
+
+@dataclass(frozen=True)
+class CategorySales:
+    category_id: uuid.UUID | None  # None: no category, or the product was deleted
+    name: str
+    units: int
+    gross: int  # the lines' totals: after discounts, with tax, without shipping
+
+
+@dataclass(frozen=True)
+class CurrencyCategories:
+    currency: str
+    categories: list[CategorySales]
+
+
+async def category_sales(
+    session: AsyncSession, *, first: date, last: date, time_zone: str
+) -> list[CurrencyCategories]:
+    """Per currency, what the lines of orders confirmed in the range sold for, by the
+    category their product is in now; all of them together are every line of the range."""
+    since, until = _window(first, last, time_zone)
+    gross = func.sum(OrderLine.total)
+    rows = await session.execute(
+        select(
+            Order.currency,
+            Category.id,
+            func.coalesce(Category.name, UNCATEGORIZED),
+            func.sum(OrderLine.quantity),
+            gross,
+        )
+        .select_from(OrderLine)
+        .join(Order, Order.id == OrderLine.order_id)
+        .outerjoin(Product, Product.id == OrderLine.product_id)
+        .outerjoin(Category, Category.id == Product.category_id)
+        .where(Order.confirmed_at >= since, Order.confirmed_at < until)
+        .group_by(Order.currency, Category.id, Category.name)
+        .order_by(Order.currency, gross.desc(), func.coalesce(Category.name, UNCATEGORIZED))
+    )
+    found: dict[str, list[CategorySales]] = {}
+    for currency, category_id, name, units, total in rows:
+        found.setdefault(currency, []).append(
+            CategorySales(category_id, name, int(units), int(total))
+        )
+    return [CurrencyCategories(currency, items) for currency, items in sorted(found.items())]
+
+
+@dataclass(frozen=True)
+class CustomerPoint:
+    start: date
+    customers: int  # who had an order confirmed in the bucket
+    new: int  # of them, whose first confirmed order ever it was
+
+    @property
+    def returning(self) -> int:
+        return self.customers - self.new
+
+
+async def customer_counts(
+    session: AsyncSession, *, first: date, last: date, bucket: Bucket, time_zone: str
+) -> list[CustomerPoint]:
+    """Per bucket, the customers with an order confirmed in it, and how many of them were new
+    (their first confirmed order ever falls in the bucket). Guest orders and erased accounts
+    are not customers here."""
+    starts = bucket_starts(first, last, bucket)
+    since, until = _window(first, last, time_zone)
+    firsts = (
+        select(
+            Order.customer_id,
+            Order.confirmed_at,
+            func.min(Order.confirmed_at).over(partition_by=Order.customer_id).label("first_at"),
+        )
+        .where(Order.customer_id.is_not(None), Order.confirmed_at.is_not(None))
+        .subquery()
+    )
+    day = in_zone(firsts.c.confirmed_at, time_zone, bucket)
+    first_day = in_zone(firsts.c.first_at, time_zone, bucket)
+    rows = await session.execute(
+        select(
+            day,
+            func.count(func.distinct(firsts.c.customer_id)),
+            func.count(func.distinct(firsts.c.customer_id)).filter(first_day == day),
+        )
+        .where(firsts.c.confirmed_at >= since, firsts.c.confirmed_at < until)
+        .group_by(day)
+    )
+    counts = {start: (int(customers), int(new)) for start, customers, new in rows}
+    return [CustomerPoint(start, *counts.get(start, (0, 0))) for start in starts]
+
+
+@dataclass(frozen=True)
+class Disputes:
+    open: int
+    next_evidence_due_at: datetime | None
+
+
+async def open_disputes(session: AsyncSession) -> Disputes:
+    """How many disputes are open, and the nearest evidence deadline among them."""
+    count, due = (
+        await session.execute(
+            select(func.count(), func.min(Dispute.evidence_due_at)).where(
+                Dispute.status == DisputeStatus.OPEN
+            )
+        )
+    ).one()
+    return Disputes(int(count), due)

@@ -136,7 +136,7 @@ def _of(column: Any, vendor_id: uuid.UUID | None) -> tuple[Any, ...]:
     return () if vendor_id is None else (column == vendor_id,)
 
 
-def _in_zone(column: Any, zone: str, bucket: Bucket) -> Any:
+def in_zone(column: Any, zone: str, bucket: Bucket) -> Any:
     """The first day of the bucket ``column`` (a timestamptz) falls in, in ``zone``."""
     return cast(func.date_trunc(bucket, func.timezone(zone, column)), Date)
 
@@ -165,7 +165,7 @@ async def sales_report(
             slot[name] = slot.get(name, 0) + int(value)
 
     confirmed = and_(Order.confirmed_at >= since, Order.confirmed_at < until)
-    day = _in_zone(Order.confirmed_at, time_zone, bucket)
+    day = in_zone(Order.confirmed_at, time_zone, bucket)
     orders = await session.execute(
         select(day, Order.currency, func.count(func.distinct(Order.id)))
         .select_from(OrderVendorPart)
@@ -189,7 +189,7 @@ async def sales_report(
     # commission it gave back and a lost dispute when they were booked (available at once).
     sold = LedgerEntry.kind.in_([LedgerKind.SALE, LedgerKind.COMMISSION])
     happened = case((sold, Order.confirmed_at), else_=LedgerEntry.available_at)
-    entry_day = _in_zone(happened, time_zone, bucket)
+    entry_day = in_zone(happened, time_zone, bucket)
     entries = await session.execute(
         select(entry_day, LedgerEntry.currency, LedgerEntry.kind, func.sum(LedgerEntry.amount))
         .select_from(LedgerEntry)

@@ -89,6 +89,8 @@ RULES_BEYOND_THE_SCHEMA = {
     "GET /admin/analytics/sales": "the range runs forwards, at most 400 buckets",
     "GET /admin/analytics/vendors": "the range runs forwards, within 400 months",
     "GET /admin/analytics/payments": "the range runs forwards, within 400 months",
+    "GET /admin/analytics/categories": "the range runs forwards, within 400 months",
+    "GET /admin/analytics/customers": "the range runs forwards, at most 400 buckets",
     "POST /vendors/{vendor_id}/invitations": "an email address on a special-use domain is refused",
 }
 

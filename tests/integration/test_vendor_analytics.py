@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -19,10 +19,12 @@ from api.app import create_app
 from commerce.finance import ledger
 from core.clock import FixedClock
 from models import (
+    Category,
     DisputeStatus,
     InventoryLevel,
     LedgerEntry,
     LedgerKind,
+    MailOutbox,
     Order,
     OrderLine,
     OrderVendorPart,
@@ -89,6 +91,7 @@ async def shop(fresh_database_url: str, temporal_address: str) -> AsyncIterator[
                 session, order_id=order.order.id, commission_bp=BP, now=at(when)
             )
             placed.append(order)
+        order_ids = [each.order.id for each in placed]
         # Stock: one variant under its threshold, one out, one fine (threshold 5 each).
         await make_product(
             session,
@@ -110,13 +113,30 @@ async def shop(fresh_database_url: str, temporal_address: str) -> AsyncIterator[
             )
             .values(low_stock_threshold=5)
         )
-        # Work waiting: a part to accept, one to ship, a return to decide.
+        # South's mug, in the Kitchen category, is the line of the two-vendor order.
+        kitchen = Category(slug="kitchen", name="Kitchen", path="kitchen")
+        session.add(kitchen)
+        await session.flush()
+        mug = await make_product(
+            session, vendor=south, title="Mug", variants=[VariantSpec("MUG", 700)]
+        )
+        mug.category_id = kitchen.id
+        placed[2].lines[south.id][0].product_id = mug.id
+        # An open dispute whose evidence is due tomorrow.
+        disputed = await make_dispute(session, placed[1], 100)
+        disputed.evidence_due_at = NOW + timedelta(days=1)
+        # Work waiting: a part to accept (a day late), one to ship, a return to decide.
         for order, status in (
             (placed[4], ShipmentStatus.AWAITING_ACCEPTANCE),
             (placed[1], ShipmentStatus.ACCEPTED),
         ):
             session.add(
-                Shipment(order_id=order.order.id, vendor_id=north.id, status=status, accept_by=NOW)
+                Shipment(
+                    order_id=order.order.id,
+                    vendor_id=north.id,
+                    status=status,
+                    accept_by=NOW - timedelta(days=1),
+                )
             )
         session.add(
             ReturnRequest(
@@ -170,6 +190,13 @@ async def shop(fresh_database_url: str, temporal_address: str) -> AsyncIterator[
                             vendor_id=vendor.id, user_id=uuid.UUID(account.id), role=role
                         )
                     )
+                # Customers: staff ordered on Oct 31 and Nov 3; the outsider on Nov 1 and 5;
+                # the operator on Nov 3 (the USD order is a guest's).
+                for account, indexes in ((staff, (5, 1)), (outsider, (0, 4)), (operator, (2,))):
+                    for index in indexes:
+                        order = await session.get(Order, order_ids[index])
+                        assert order is not None
+                        order.customer_id = uuid.UUID(account.id)
                 user = await session.get(User, uuid.UUID(operator.id))
                 assert user is not None
                 user.platform_role = PlatformRole.OPERATIONS
@@ -374,7 +401,8 @@ async def test_the_overview_shows_what_waits_and_the_money(shop: Shop) -> None:
     pending = sales_eur - sales_eur // 10
     assert eur["pending"] == money(pending)
     assert eur["payable"] == money(-500 + 50 - 800)
-    assert eur["frozen"] == money(0)
+    # The open dispute on the Nov 3 order holds its unpaid entries back.
+    assert eur["frozen"] == money(1500 - 150)
     assert eur["balance"] == money(pending - 500 + 50 - 800)
     assert eur["next_available_at"] == "2026-11-30T22:30:00Z"  # Oct 31, 22:30 UTC + 30 days
     assert (usd["balance"], usd["pending"], usd["payable"]) == (
@@ -451,3 +479,68 @@ async def test_operator_analytics_are_for_operators(shop: Shop) -> None:
         assert (await shop.http.get(path)).status_code == 401
         refused = await shop.http.get(path + backwards, headers=shop.operator.headers)
         assert refused.json()["code"] == "invalid_range"
+
+
+async def test_sales_by_category_add_up_to_every_line(shop: Shop) -> None:
+    body = (
+        await shop.http.get(
+            "/admin/analytics/categories?from=2026-11-01&to=2026-11-07",
+            headers=shop.operator.headers,
+        )
+    ).json()
+    eur = body["currencies"][0]
+    assert [(c["name"], c["units"], c["gross"]) for c in eur["categories"]] == [
+        ("Uncategorized", 5, money(300 + 1500 + 2000 + 800)),
+        ("Kitchen", 1, money(700)),
+    ]
+    # Every line of the range: the platform's gross (no shipping or tax in these orders).
+    platform = (
+        await shop.http.get(
+            "/admin/analytics/sales?from=2026-11-01&to=2026-11-07", headers=shop.operator.headers
+        )
+    ).json()
+    total = sum(c["gross"]["amount"] for c in eur["categories"])
+    assert total == platform["currencies"][0]["totals"]["gross"]["amount"]
+
+
+async def test_new_and_returning_customers(shop: Shop) -> None:
+    async def series(bucket: str) -> list[tuple[str, int, int, int]]:
+        body = (
+            await shop.http.get(
+                f"/admin/analytics/customers?from=2026-11-01&to=2026-11-07&bucket={bucket}",
+                headers=shop.operator.headers,
+            )
+        ).json()
+        return [(p["start"], p["customers"], p["new"], p["returning"]) for p in body["series"]]
+
+    days = await series("day")
+    assert [point for point in days if point[1]] == [
+        ("2026-11-01", 1, 1, 0),  # the outsider's first order
+        ("2026-11-03", 2, 1, 1),  # the operator's first; staff's second (first on Oct 31)
+        ("2026-11-05", 1, 0, 1),  # the outsider again
+    ]
+    assert len(days) == 7
+    assert await series("week") == [("2026-10-26", 1, 1, 0), ("2026-11-02", 3, 1, 2)]
+
+
+async def test_operations_now(shop: Shop) -> None:
+    body = (
+        await shop.http.get("/admin/analytics/operations", headers=shop.operator.headers)
+    ).json()
+    stuck = {(s["kind"], s["status"]): s["count"] for s in body["stuck"]}
+    # The part to accept is a day past accept_by (the grace is 15 minutes).
+    assert stuck == {
+        ("order", "awaiting_payment"): 0,
+        ("order", "pending"): 0,
+        ("part", "awaiting_acceptance"): 1,
+        ("return", "requested"): 0,
+    }
+    assert (body["disputes_open"], body["disputes_evidence_due"]) == (1, 1)
+    assert body["next_evidence_due_at"] == "2026-11-21T09:00:00Z"
+    async with shop.sessionmaker() as session:
+        unsent = await session.scalar(
+            select(func.count()).select_from(MailOutbox).where(MailOutbox.sent_at.is_(None))
+        )
+    assert body["mail_pending"] == unsent
+    staff = await shop.http.get("/admin/analytics/operations", headers=shop.manager.headers)
+    assert staff.status_code == 403
