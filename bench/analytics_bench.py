@@ -8,10 +8,12 @@ by key on the same connection.
    orders: ``--lines / 2`` orders of two lines each from one vendor (vendors skewed: the
    largest sells about a fifth of everything), one part each, the sale and commission ledger
    entries of each, and a refund of one order in 30; vendors in Europe/Berlin.
-2. Times, ``--runs`` times each after one warm-up: a plain ``SELECT`` of an order by key; the
-   largest vendor's sales report (a year in days, 30 days in days, a year in months), its
-   best sellers over a year, its overview; the platform's sales report (a year in days, and in
-   months) -- each through the functions the API routes call, on one async connection.
+2. Rolls the sales up by the hour as the worker's schedule does (timed), then times,
+   ``--runs`` times each after one warm-up: a plain ``SELECT`` of an order by key; the
+   largest vendor's sales report (a year in days read live, and from the rollup; 30 days; a
+   year in months), its best sellers over a year, its overview; the platform's sales report
+   (a year in days, live and rolled up, and in months) -- each through the functions the API
+   routes call, on one async connection.
 3. Prints p50 and p95 of each and their ratio to the SELECT by key; drops the database.
 
 The issue's goal is p95 under 100 ms for a year of data at 1M order lines.
@@ -39,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from commerce.analytics import overview, products, sales  # noqa: E402
+from commerce.analytics import overview, products, rollup, sales  # noqa: E402
 
 ZONE = "Europe/Berlin"
 FIRST, LAST = date(2025, 12, 1), date(2026, 11, 30)
@@ -135,7 +137,11 @@ async def measure(url: str, runs: int) -> list[tuple[str, list[float]]]:
             print(f"largest vendor: {100 * share:.1f}% of the lines")
 
             def report(
-                session: AsyncSession, vendor: uuid.UUID | None, first: date, bucket: str
+                session: AsyncSession,
+                vendor: uuid.UUID | None,
+                first: date,
+                bucket: str,
+                use_rollup: bool = True,
             ) -> Callable[[], Awaitable[Any]]:
                 return lambda: sales.sales_report(
                     session,
@@ -144,7 +150,24 @@ async def measure(url: str, runs: int) -> list[tuple[str, list[float]]]:
                     last=LAST,
                     bucket=bucket,  # type: ignore[arg-type]
                     time_zone=ZONE,
+                    use_rollup=use_rollup,
                 )
+
+            began = time.perf_counter()
+            chunks = 0
+            while True:
+                async with sessionmaker.begin() as rolling:
+                    rolled = await rollup.roll_up_chunk(
+                        rolling, now=datetime(2026, 12, 1, 1, tzinfo=UTC)
+                    )
+                if rolled.since is None:
+                    break
+                chunks += 1
+            hours = await session.scalar(text("SELECT count(*) FROM sales_hours"))
+            print(
+                f"rolled up in {time.perf_counter() - began:.1f} s ({chunks} chunks, "
+                f"{hours} rows of sales_hours)"
+            )
 
             cases: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
                 (
@@ -152,6 +175,10 @@ async def measure(url: str, runs: int) -> list[tuple[str, list[float]]]:
                     lambda: session.execute(
                         text("SELECT * FROM orders WHERE id = :id"), {"id": some_order}
                     ),
+                ),
+                (
+                    "vendor sales, a year in days, live",
+                    report(session, largest, FIRST, "day", use_rollup=False),
                 ),
                 ("vendor sales, a year in days", report(session, largest, FIRST, "day")),
                 ("vendor sales, 30 days", report(session, largest, date(2026, 11, 1), "day")),
@@ -167,6 +194,10 @@ async def measure(url: str, runs: int) -> list[tuple[str, list[float]]]:
                     lambda: overview.vendor_overview(
                         session, vendor_id=largest, now=datetime(2026, 12, 1, tzinfo=UTC)
                     ),
+                ),
+                (
+                    "platform sales, a year in days, live",
+                    report(session, None, FIRST, "day", use_rollup=False),
                 ),
                 ("platform sales, a year in days", report(session, None, FIRST, "day")),
                 ("platform sales, a year in months", report(session, None, FIRST, "month")),

@@ -231,6 +231,11 @@ class Settings(BaseSettings):
         gt=0,
         description="Evidence deadline of a dispute when the provider does not give one.",
     )
+    analytics_rollup_interval_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="How often the worker rolls up the sales of the hours closed since.",
+    )
     analytics_time_zone: str = Field(
         default="UTC",
         min_length=1,

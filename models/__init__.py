@@ -19,6 +19,10 @@ from models.accounts import (
     VendorMembership,
     VendorRole,
 )
+from models.analytics import (
+    RollupState,
+    SalesHour,
+)
 from models.base import (
     Base,
 )
@@ -186,6 +190,8 @@ __all__ = [
     "ReturnRequest",
     "ReturnStatus",
     "Review",
+    "RollupState",
+    "SalesHour",
     "SavedPaymentMethod",
     "SearchDocument",
     "SearchOutbox",

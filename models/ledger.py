@@ -38,6 +38,8 @@ class LedgerEntry(Base):
     __tablename__ = "ledger_entries"
     __table_args__ = (
         Index("ix_ledger_entries_vendor_time", "vendor_id", "id"),
+        # Debits by when they were booked (analytics), entries by when payable (payouts).
+        Index("ix_ledger_entries_available_at", "available_at"),
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso4217"),
     )
 

@@ -45,6 +45,8 @@ class Order(UUIDPrimaryKey, Timestamps, Base):
             name="amounts_not_negative",
         ),
         Index("ix_orders_customer_created", "customer_id", "created_at"),
+        # Analytics and their rollup read the orders confirmed in a range.
+        Index("ix_orders_confirmed_at", "confirmed_at"),
     )
 
     # Null once the customer's account is erased: the order stays, anonymised.

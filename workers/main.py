@@ -9,6 +9,7 @@ import signal
 
 from commerce import housekeeping, operations
 from commerce.aftersales import disputes, refund_saga
+from commerce.analytics.rollup_schedule import ensure_rollup_schedule
 from commerce.finance.payout_schedule import ensure_payout_schedule
 from commerce.notifications.mail import MailDispatcher, transport_for
 from commerce.orders import order_saga
@@ -55,6 +56,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
             # Only the simulated payout provider exists: no real money moves to vendors yet,
             # so production gets no schedule that would mark payouts paid.
             await ensure_payout_schedule(client, settings)
+        await ensure_rollup_schedule(client, settings)
         worker = build_worker(client, settings, deps, tracer_provider=tracer_provider)
         # The other halves of the transactional outboxes: mail, and search index updates,
         # both committed by the API or by activities.

@@ -11,6 +11,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.analytics import RollupActivities
 from activities.demo import DemoActivities
 from activities.disputes import DisputeActivities
 from activities.orders import OrderActivities
@@ -23,6 +24,7 @@ from core import telemetry
 from core.clock import SYSTEM_CLOCK, Clock
 from core.metrics import ActivityMetrics
 from core.settings import Settings
+from workflows.analytics import SalesRollupWorkflow
 from workflows.demo import SeedDemoCatalogWorkflow
 from workflows.disputes import DisputeWorkflow
 from workflows.orders import OrderWorkflow
@@ -39,6 +41,7 @@ WORKFLOWS: Sequence[type] = (
     ReturnWorkflow,
     DisputeWorkflow,
     PayoutWorkflow,
+    SalesRollupWorkflow,
 )
 
 
@@ -94,6 +97,7 @@ def activities(deps: Dependencies) -> list[Callable[..., object]]:
             ReturnActivities(deps.sessionmaker, clock=deps.clock),
             DisputeActivities(deps.sessionmaker, clock=deps.clock),
             PayoutActivities(deps.sessionmaker, clock=deps.clock),
+            RollupActivities(deps.sessionmaker, clock=deps.clock),
         )
         for step in steps_of(implementation)
     ]

@@ -13,6 +13,7 @@ parts and lines. Days are the vendor's (``vendors.time_zone``); weeks start on M
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -22,8 +23,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Date, and_, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commerce.analytics import rollup
 from commerce.errors import DomainError
-from models import LedgerEntry, LedgerKind, Order, OrderLine, OrderVendorPart
+from models import LedgerEntry, LedgerKind, Order, OrderLine, OrderVendorPart, SalesHour
 
 Bucket = Literal["day", "week", "month"]
 BUCKETS: tuple[Bucket, ...] = ("day", "week", "month")
@@ -149,10 +151,13 @@ async def sales_report(
     last: date,
     bucket: Bucket,
     time_zone: str,
+    use_rollup: bool = True,
 ) -> SalesReport:
     """The sales of a vendor (or of every vendor: ``None``) from ``first`` to ``last`` (both
     included, days of ``time_zone``), per currency sold in, each with every bucket of the
-    range (zeros where nothing happened). An order with parts of two vendors is one order."""
+    range (zeros where nothing happened). An order with parts of two vendors is one order.
+    The hours the worker rolled up are read from the rollup, the rest live (the figures are
+    the same either way); ``use_rollup=False`` reads everything live."""
     starts = bucket_starts(first, last, bucket)
     zone = ZoneInfo(time_zone)
     since = datetime.combine(first, time.min, zone)
@@ -164,6 +169,39 @@ async def sales_report(
         for name, value in values.items():
             slot[name] = slot.get(name, 0) + int(value)
 
+    live_since = since
+    if use_rollup and _whole_hours(zone, first, last):
+        cutoff = await rollup.rolled_until(session)
+        if cutoff is not None and cutoff > since:
+            live_since = min(cutoff, until)
+            await _rolled(session, vendor_id, since, live_since, bucket, time_zone, add)
+    if live_since < until:
+        await _live(session, vendor_id, live_since, until, bucket, time_zone, add)
+
+    report = SalesReport(time_zone=time_zone, bucket=bucket, first=first, last=last)
+    for currency in sorted({currency for currency, _ in figures}):
+        series = [
+            SalesPoint(start, SalesFigures(**figures.get((currency, start), {})))
+            for start in starts
+        ]
+        totals = sum((point.figures for point in series), SalesFigures())
+        report.currencies.append(CurrencySales(currency, totals, series))
+    return report
+
+
+Add = Callable[..., None]
+
+
+async def _live(
+    session: AsyncSession,
+    vendor_id: uuid.UUID | None,
+    since: datetime,
+    until: datetime,
+    bucket: Bucket,
+    time_zone: str,
+    add: Add,
+) -> None:
+    """The figures of ``[since, until)`` from the orders and the ledger themselves."""
     confirmed = and_(Order.confirmed_at >= since, Order.confirmed_at < until)
     day = in_zone(Order.confirmed_at, time_zone, bucket)
     orders = await session.execute(
@@ -213,12 +251,59 @@ async def sales_report(
         elif kind == LedgerKind.DISPUTE:
             add(currency, start, disputes=-amount)
 
-    report = SalesReport(time_zone=time_zone, bucket=bucket, first=first, last=last)
-    for currency in sorted({currency for currency, _ in figures}):
-        series = [
-            SalesPoint(start, SalesFigures(**figures.get((currency, start), {})))
-            for start in starts
-        ]
-        totals = sum((point.figures for point in series), SalesFigures())
-        report.currencies.append(CurrencySales(currency, totals, series))
-    return report
+
+async def _rolled(
+    session: AsyncSession,
+    vendor_id: uuid.UUID | None,
+    since: datetime,
+    until: datetime,
+    bucket: Bucket,
+    time_zone: str,
+    add: Add,
+) -> None:
+    """The figures of ``[since, until)`` (whole UTC hours) from the hourly rollup."""
+    day = in_zone(SalesHour.hour, time_zone, bucket)
+    rows = await session.execute(
+        select(
+            day,
+            SalesHour.currency,
+            func.sum(SalesHour.orders),
+            func.sum(SalesHour.units),
+            func.sum(SalesHour.gross),
+            func.sum(SalesHour.commission),
+            func.sum(SalesHour.refunds),
+            func.sum(SalesHour.disputes),
+        )
+        .where(
+            SalesHour.scope == (vendor_id or rollup.PLATFORM),
+            SalesHour.hour >= since,
+            SalesHour.hour < until,
+        )
+        .group_by(day, SalesHour.currency)
+    )
+    for start, currency, orders, units, gross, commission, refunds, disputes in rows:
+        add(
+            currency,
+            start,
+            orders=orders,
+            units=units,
+            gross=gross,
+            commission=commission,
+            refunds=refunds,
+            disputes=disputes,
+        )
+
+
+def _whole_hours(zone: ZoneInfo, first: date, last: date) -> bool:
+    """Whether every day of the range starts on a whole UTC hour in ``zone`` (checked at
+    the start of each month and the range's ends: offsets change twice a year at most)."""
+    days = {first, last + timedelta(days=1)}
+    day = first.replace(day=1)
+    while day <= last:
+        days.add(day)
+        day = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+    for each in days:
+        offset = datetime.combine(each, time.min, zone).utcoffset()
+        if offset is None or offset.total_seconds() % 3600:
+            return False
+    return True

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -14,8 +14,13 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
+from temporalio.client import ScheduleOverlapPolicy
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from api.app import create_app
+from commerce.analytics import rollup
+from commerce.analytics.rollup_schedule import ensure_rollup_schedule
 from commerce.finance import ledger
 from core.clock import FixedClock
 from models import (
@@ -32,6 +37,7 @@ from models import (
     PaymentStatus,
     PlatformRole,
     ReturnRequest,
+    SalesHour,
     Shipment,
     User,
     Variant,
@@ -43,6 +49,8 @@ from tests.catalog_factories import VariantSpec, make_product, make_vendor
 from tests.conftest import _client_for, make_settings
 from tests.factories import Account, sign_up
 from tests.integration.test_ledger import make_dispute, make_order, make_refund
+from workers.registry import WORKFLOWS, Dependencies, activities
+from workflows.contracts.analytics import ROLLUP_WORKFLOW, RollUpOutput, SalesRollupInput
 from workflows.contracts.shipments import ShipmentStatus
 
 BP = 1000  # 10% commission
@@ -544,3 +552,112 @@ async def test_operations_now(shop: Shop) -> None:
     assert body["mail_pending"] == unsent
     staff = await shop.http.get("/admin/analytics/operations", headers=shop.manager.headers)
     assert staff.status_code == 403
+
+
+async def test_the_hourly_rollup_gives_the_same_figures_as_the_live_tables(shop: Shop) -> None:
+    queries = [
+        (f"/vendors/{shop.north.id}/analytics/sales", shop.manager, bucket)
+        for bucket in ("day", "week", "month")
+    ] + [
+        (f"/vendors/{shop.south.id}/analytics/sales", shop.outsider, "day"),
+        ("/admin/analytics/sales", shop.operator, "day"),
+        ("/admin/analytics/sales", shop.operator, "month"),
+    ]
+
+    async def answers() -> list[object]:
+        found = []
+        for path, who, bucket in queries:
+            answer = await shop.http.get(
+                f"{path}?from=2026-10-01&to=2026-11-30&bucket={bucket}", headers=who.headers
+            )
+            assert answer.status_code == 200, answer.text
+            found.append(answer.json())
+        return found
+
+    live = await answers()
+    # Roll up to three points: before any sale, the middle of Nov 3 (between two orders of
+    # that Berlin day), and past everything; the answers never change.
+    for cutoff in ("2026-10-01T00:00", "2026-11-03T12:00", "2026-12-01T00:00"):
+        async with shop.sessionmaker.begin() as session:
+            while (await rollup.roll_up_chunk(session, now=at(cutoff) + rollup.SETTLE)).since:
+                pass
+            # (nothing to roll up before the first sale: the rollup starts with it)
+            expected = None if cutoff.startswith("2026-10-01") else at(cutoff)
+            assert await rollup.rolled_until(session) == expected
+        assert await answers() == live, cutoff
+    async with shop.sessionmaker() as session:
+        rows = await session.scalar(select(func.count()).select_from(SalesHour))
+        platform_gross = await session.scalar(
+            select(func.sum(SalesHour.gross)).where(
+                SalesHour.scope == rollup.PLATFORM, SalesHour.currency == "EUR"
+            )
+        )
+    assert rows
+    assert platform_gross == 300 + 1500 + 2000 + 700 + 800 + 400 + 600
+    # A rebuild starts again from the first sale and ends where it was.
+    async with shop.sessionmaker.begin() as session:
+        await rollup.rebuild(session)
+        assert await rollup.rolled_until(session) is None
+        while (await rollup.roll_up_chunk(session, now=at("2026-12-01T01:00"))).since:
+            pass
+    assert await answers() == live
+
+
+def test_zones_off_the_hour_are_reported_live() -> None:
+    from zoneinfo import ZoneInfo
+
+    from commerce.analytics.sales import _whole_hours
+
+    november = (datetime(2026, 11, 1).date(), datetime(2026, 11, 30).date())
+    assert _whole_hours(ZoneInfo("Europe/Berlin"), *november)
+    assert _whole_hours(ZoneInfo("America/New_York"), *november)
+    assert not _whole_hours(ZoneInfo("Asia/Kolkata"), *november)
+    assert not _whole_hours(ZoneInfo("Asia/Kathmandu"), *november)
+
+
+async def test_the_worker_keeps_the_rollup_current_on_a_schedule(
+    shop: Shop, fresh_database_url: str, temporal_env: WorkflowEnvironment, temporal_address: str
+) -> None:
+    settings = make_settings(fresh_database_url, temporal_address, analytics_rollup_interval_s=60)
+    before = (
+        await shop.http.get(
+            "/admin/analytics/sales?from=2026-10-01&to=2026-11-30", headers=shop.operator.headers
+        )
+    ).json()
+    # The worker's clock on Dec 1: every hour up to Nov 30, 23:00 UTC is closed and settled.
+    deps = replace(
+        Dependencies.build(settings, shop.sessionmaker), clock=FixedClock(at("2026-12-01T00:30"))
+    )
+    queue = f"rollup-{uuid.uuid4().hex}"
+    try:
+        async with Worker(
+            temporal_env.client, task_queue=queue, workflows=WORKFLOWS, activities=activities(deps)
+        ):
+            done = await temporal_env.client.execute_workflow(
+                ROLLUP_WORKFLOW,
+                SalesRollupInput(),
+                id=f"rollup-{uuid.uuid4().hex}",
+                task_queue=queue,
+                result_type=RollUpOutput,
+            )
+    finally:
+        await deps.aclose()
+    # From the first sale (Oct 31, 22:00 UTC) to Nov 30, 23:00: within one 31-day chunk.
+    assert done == RollUpOutput(chunks=1, rolled_until="2026-11-30T23:00:00+00:00")
+    after = (
+        await shop.http.get(
+            "/admin/analytics/sales?from=2026-10-01&to=2026-11-30", headers=shop.operator.headers
+        )
+    ).json()
+    assert after == before
+    # The schedule that starts it: created once, brought up to the settings after.
+    schedule_id = f"analytics-rollup-{uuid.uuid4().hex}"
+    await ensure_rollup_schedule(temporal_env.client, settings, schedule_id=schedule_id)
+    await ensure_rollup_schedule(temporal_env.client, settings, schedule_id=schedule_id)
+    handle = temporal_env.client.get_schedule_handle(schedule_id)
+    try:
+        described = await handle.describe()
+        assert [i.every for i in described.schedule.spec.intervals] == [timedelta(seconds=60)]
+        assert described.schedule.policy.overlap == ScheduleOverlapPolicy.SKIP
+    finally:
+        await handle.delete()
