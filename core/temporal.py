@@ -14,7 +14,13 @@ from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
     ListSearchAttributesRequest,
 )
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleAlreadyRunningError,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
 from temporalio.common import (
     SearchAttributeKey,
     SearchAttributePair,
@@ -115,6 +121,26 @@ async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
         return []
     log.info("registered search attributes", extra={"added": sorted(missing)})
     return sorted(missing)
+
+
+# --- schedules ---------------------------------------------------------------------------------
+
+
+async def ensure_schedule(client: Client, schedule_id: str, schedule: Schedule) -> bool:
+    """Create the schedule, or bring an existing one up to ``schedule`` while keeping its
+    state (paused by an operator, its note); True when it was created."""
+    try:
+        await client.create_schedule(schedule_id, schedule)
+        return True
+    except ScheduleAlreadyRunningError:
+        pass
+
+    def updated(current: ScheduleUpdateInput) -> ScheduleUpdate:
+        schedule.state = current.description.schedule.state
+        return ScheduleUpdate(schedule=schedule)
+
+    await client.get_schedule_handle(schedule_id).update(updated)
+    return False
 
 
 # --- starting workflows ------------------------------------------------------------------------

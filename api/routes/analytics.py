@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from api.access import OperationsUser, VendorManager
 from api.deps import NowDep, SessionDep, SettingsDep, TemporalDep
@@ -34,56 +36,82 @@ from commerce.finance.payout_schedule import next_payout_at
 
 router = APIRouter(tags=["analytics"])
 
+RANGE_REFUSED: dict[int | str, dict[str, Any]] = {
+    422: {"model": Problem, "description": "`invalid_range`: backwards or too long"}
+}
+First = Annotated[
+    date | None,
+    Query(alias="from", description="First day, included; default: 29 days before `to`"),
+]
+Last = Annotated[date | None, Query(alias="to", description="Last day, included; default: today")]
+BucketQuery = Annotated[sales.Bucket, Query(description="day, week (from Monday) or month")]
 
-@router.get(
-    "/vendors/{vendor_id}/analytics/sales",
-    responses={422: {"model": Problem, "description": "`invalid_range`: backwards or too long"}},
-)
-async def vendor_sales(
-    manager: VendorManager,
-    session: SessionDep,
-    now: NowDep,
-    first: Annotated[
-        date | None,
-        Query(alias="from", description="First day (the vendor's); default: 29 days before `to`"),
-    ] = None,
-    last: Annotated[
-        date | None, Query(alias="to", description="Last day, included; default: today")
-    ] = None,
-    bucket: Annotated[sales.Bucket, Query(description="day, week (from Monday) or month")] = "day",
-) -> SalesReportRead:
-    """The vendor's sales, commission, refunds and net per day, week or month of its own time
-    zone, per currency; every figure is read from its ledger and orders (managers and owners)."""
+
+@dataclass(frozen=True)
+class Period:
+    """The days a report covers, in the time zone whose days they are."""
+
+    time_zone: str
+    first: date
+    last: date
+    vendor_id: uuid.UUID | None = None  # None: the platform
+
+
+def _period(zone: str, first: date | None, last: date | None, now: datetime) -> tuple[date, date]:
+    last = last or now.astimezone(ZoneInfo(zone)).date()
+    return first or sales.thirty_days_to(last), last
+
+
+async def vendor_period(
+    manager: VendorManager, session: SessionDep, now: NowDep, first: First = None, last: Last = None
+) -> Period:
+    """The vendor's days (its time zone), the last 30 unless asked otherwise."""
     vendor = await get_vendor(session, vendor_id=manager.vendor_id)
-    today = now.astimezone(ZoneInfo(vendor.time_zone)).date()
-    last = last or today
-    first = first or sales.thirty_days_to(last)
+    start, end = _period(vendor.time_zone, first, last, now)
+    return Period(vendor.time_zone, start, end, vendor.id)
+
+
+async def platform_period(
+    settings: SettingsDep, now: NowDep, first: First = None, last: Last = None
+) -> Period:
+    """The platform's days (`EMPORIUM_ANALYTICS_TIME_ZONE`), the last 30 unless asked."""
+    start, end = _period(settings.analytics_time_zone, first, last, now)
+    return Period(settings.analytics_time_zone, start, end)
+
+
+VendorPeriod = Annotated[Period, Depends(vendor_period)]
+PlatformPeriod = Annotated[Period, Depends(platform_period)]
+
+
+async def _sales(session: SessionDep, period: Period, bucket: sales.Bucket) -> SalesReportRead:
     report = await sales.sales_report(
         session,
-        vendor_id=vendor.id,
-        first=first,
-        last=last,
+        vendor_id=period.vendor_id,
+        first=period.first,
+        last=period.last,
         bucket=bucket,
-        time_zone=vendor.time_zone,
+        time_zone=period.time_zone,
     )
     return SalesReportRead.build(report)
 
 
-@router.get(
-    "/vendors/{vendor_id}/analytics/products",
-    responses={422: {"model": Problem, "description": "`invalid_range`: backwards or too long"}},
-)
+# --- vendors ------------------------------------------------------------------------------------
+
+
+@router.get("/vendors/{vendor_id}/analytics/sales", responses=RANGE_REFUSED)
+async def vendor_sales(
+    _: VendorManager, session: SessionDep, period: VendorPeriod, bucket: BucketQuery = "day"
+) -> SalesReportRead:
+    """The vendor's sales, commission, refunds and net per day, week or month of its own time
+    zone, per currency; every figure is read from its ledger and orders (managers and owners)."""
+    return await _sales(session, period, bucket)
+
+
+@router.get("/vendors/{vendor_id}/analytics/products", responses=RANGE_REFUSED)
 async def vendor_top_products(
-    manager: VendorManager,
+    _: VendorManager,
     session: SessionDep,
-    now: NowDep,
-    first: Annotated[
-        date | None,
-        Query(alias="from", description="First day (the vendor's); default: 29 days before `to`"),
-    ] = None,
-    last: Annotated[
-        date | None, Query(alias="to", description="Last day, included; default: today")
-    ] = None,
+    period: VendorPeriod,
     by: Annotated[products.Ranking, Query(description="Rank by units or by gross")] = "units",
     top: Annotated[
         int, Query(ge=1, le=products.MAX_ITEMS, description="How many variants per currency")
@@ -91,22 +119,20 @@ async def vendor_top_products(
 ) -> TopProductsRead:
     """The vendor's best-selling variants over the range, per currency (managers and owners):
     units bought, returned and cancelled, and what they sold for."""
-    vendor = await get_vendor(session, vendor_id=manager.vendor_id)
-    last = last or now.astimezone(ZoneInfo(vendor.time_zone)).date()
-    first = first or sales.thirty_days_to(last)
+    assert period.vendor_id is not None
     found = await products.top_products(
         session,
-        vendor_id=vendor.id,
-        first=first,
-        last=last,
-        time_zone=vendor.time_zone,
+        vendor_id=period.vendor_id,
+        first=period.first,
+        last=period.last,
+        time_zone=period.time_zone,
         ranking=by,
         limit=top,
     )
     return TopProductsRead(
-        time_zone=vendor.time_zone,
-        first=first,
-        last=last,
+        time_zone=period.time_zone,
+        first=period.first,
+        last=period.last,
         ranking=by,
         currencies=[CurrencyProductsRead.build(each) for each in found],
     )
@@ -125,128 +151,82 @@ async def vendor_overview(
 
 # --- operators ----------------------------------------------------------------------------------
 
-First = Annotated[
-    date | None,
-    Query(alias="from", description="First day (the platform's); default: 29 days before `to`"),
-]
-Last = Annotated[date | None, Query(alias="to", description="Last day, included; default: today")]
-RANGE_REFUSED: dict[int | str, dict[str, Any]] = {
-    422: {"model": Problem, "description": "`invalid_range`: backwards or too long"}
-}
-
-
-def _range(first: date | None, last: date | None, zone: str, now: datetime) -> tuple[date, date]:
-    last = last or now.astimezone(ZoneInfo(zone)).date()
-    return first or sales.thirty_days_to(last), last
-
 
 @router.get("/admin/analytics/sales", tags=["admin"], responses=RANGE_REFUSED)
 async def platform_sales(
-    _: OperationsUser,
-    session: SessionDep,
-    settings: SettingsDep,
-    now: NowDep,
-    first: First = None,
-    last: Last = None,
-    bucket: Annotated[sales.Bucket, Query(description="day, week (from Monday) or month")] = "day",
+    _: OperationsUser, session: SessionDep, period: PlatformPeriod, bucket: BucketQuery = "day"
 ) -> SalesReportRead:
     """Every vendor's sales together, per day, week or month of the platform's time zone
     (`EMPORIUM_ANALYTICS_TIME_ZONE`): `commission` is the platform's revenue, `net` what the
     vendors earned; an order with parts of two vendors is one order."""
-    zone = settings.analytics_time_zone
-    first, last = _range(first, last, zone, now)
-    report = await sales.sales_report(
-        session, vendor_id=None, first=first, last=last, bucket=bucket, time_zone=zone
-    )
-    return SalesReportRead.build(report)
+    return await _sales(session, period, bucket)
 
 
 @router.get("/admin/analytics/vendors", tags=["admin"], responses=RANGE_REFUSED)
 async def vendor_ranking(
     _: OperationsUser,
     session: SessionDep,
-    settings: SettingsDep,
-    now: NowDep,
-    first: First = None,
-    last: Last = None,
+    period: PlatformPeriod,
     top: Annotated[int, Query(ge=1, le=platform.MAX_VENDORS)] = 20,
 ) -> VendorRankingRead:
     """The vendors that sold the most in the range, per currency, with the commission taken."""
-    zone = settings.analytics_time_zone
-    first, last = _range(first, last, zone, now)
-    found = await platform.vendor_ranking(session, first=first, last=last, time_zone=zone, top=top)
+    found = await platform.vendor_ranking(
+        session, first=period.first, last=period.last, time_zone=period.time_zone, top=top
+    )
     return VendorRankingRead(
-        time_zone=zone,
-        first=first,
-        last=last,
+        time_zone=period.time_zone,
+        first=period.first,
+        last=period.last,
         currencies=[CurrencyVendorsRead.build(each) for each in found],
     )
 
 
 @router.get("/admin/analytics/payments", tags=["admin"], responses=RANGE_REFUSED)
 async def payment_rates(
-    _: OperationsUser,
-    session: SessionDep,
-    settings: SettingsDep,
-    now: NowDep,
-    first: First = None,
-    last: Last = None,
+    _: OperationsUser, session: SessionDep, period: PlatformPeriod
 ) -> PaymentRatesRead:
     """Per payment provider, the attempts of orders placed in the range and how they ended:
     succeeded, declined (with the most frequent codes), failed or still open."""
-    zone = settings.analytics_time_zone
-    first, last = _range(first, last, zone, now)
-    found = await platform.payment_rates(session, first=first, last=last, time_zone=zone)
+    found = await platform.payment_rates(
+        session, first=period.first, last=period.last, time_zone=period.time_zone
+    )
     return PaymentRatesRead(
-        time_zone=zone,
-        first=first,
-        last=last,
+        time_zone=period.time_zone,
+        first=period.first,
+        last=period.last,
         providers=[ProviderPaymentsRead.build(each) for each in found],
     )
 
 
 @router.get("/admin/analytics/categories", tags=["admin"], responses=RANGE_REFUSED)
 async def category_sales(
-    _: OperationsUser,
-    session: SessionDep,
-    settings: SettingsDep,
-    now: NowDep,
-    first: First = None,
-    last: Last = None,
+    _: OperationsUser, session: SessionDep, period: PlatformPeriod
 ) -> CategoryReportRead:
     """What sold in the range, per currency, by the category each product is in now."""
-    zone = settings.analytics_time_zone
-    first, last = _range(first, last, zone, now)
-    found = await platform.category_sales(session, first=first, last=last, time_zone=zone)
+    found = await platform.category_sales(
+        session, first=period.first, last=period.last, time_zone=period.time_zone
+    )
     return CategoryReportRead(
-        time_zone=zone,
-        first=first,
-        last=last,
+        time_zone=period.time_zone,
+        first=period.first,
+        last=period.last,
         currencies=[CurrencyCategoriesRead.build(each) for each in found],
     )
 
 
 @router.get("/admin/analytics/customers", tags=["admin"], responses=RANGE_REFUSED)
 async def customers(
-    _: OperationsUser,
-    session: SessionDep,
-    settings: SettingsDep,
-    now: NowDep,
-    first: First = None,
-    last: Last = None,
-    bucket: Annotated[sales.Bucket, Query(description="day, week (from Monday) or month")] = "day",
+    _: OperationsUser, session: SessionDep, period: PlatformPeriod, bucket: BucketQuery = "day"
 ) -> CustomerReportRead:
     """Per bucket, the customers with an order confirmed in it, new and returning."""
-    zone = settings.analytics_time_zone
-    first, last = _range(first, last, zone, now)
     series = await platform.customer_counts(
-        session, first=first, last=last, bucket=bucket, time_zone=zone
+        session, first=period.first, last=period.last, bucket=bucket, time_zone=period.time_zone
     )
     return CustomerReportRead(
-        time_zone=zone,
+        time_zone=period.time_zone,
         bucket=bucket,
-        first=first,
-        last=last,
+        first=period.first,
+        last=period.last,
         series=[
             CustomerPointRead(
                 start=point.start,

@@ -10,17 +10,15 @@ from temporalio.client import (
     Client,
     Schedule,
     ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
     ScheduleState,
-    ScheduleUpdate,
-    ScheduleUpdateInput,
 )
 
 from commerce.orders.order_saga import timings
+from core import temporal
 from core.settings import Settings
 from workflows.contracts.analytics import ROLLUP_SCHEDULE_ID, ROLLUP_WORKFLOW, SalesRollupInput
 
@@ -52,16 +50,8 @@ async def ensure_rollup_schedule(
 ) -> None:
     """Create the schedule, or bring an existing one up to these settings (keeping its
     state: paused by an operator, its note)."""
-    schedule = rollup_schedule(settings)
-    try:
-        await client.create_schedule(schedule_id, schedule)
-        log.info("rollup schedule created", extra={"every_s": settings.analytics_rollup_interval_s})
-        return
-    except ScheduleAlreadyRunningError:
-        pass
-
-    def updated(current: ScheduleUpdateInput) -> ScheduleUpdate:
-        schedule.state = current.description.schedule.state
-        return ScheduleUpdate(schedule=schedule)
-
-    await client.get_schedule_handle(schedule_id).update(updated)
+    created = await temporal.ensure_schedule(client, schedule_id, rollup_schedule(settings))
+    log.info(
+        "rollup schedule " + ("created" if created else "updated"),
+        extra={"every_s": settings.analytics_rollup_interval_s},
+    )

@@ -14,18 +14,16 @@ from temporalio.client import (
     Client,
     Schedule,
     ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
     ScheduleState,
-    ScheduleUpdate,
-    ScheduleUpdateInput,
 )
 from temporalio.service import RPCError
 
 from commerce.orders.order_saga import timings
+from core import temporal
 from core.settings import Settings
 from workflows.contracts.payouts import PAYOUT_SCHEDULE_ID, PAYOUT_WORKFLOW, PayoutWorkflowInput
 
@@ -59,21 +57,12 @@ async def ensure_payout_schedule(
 ) -> None:
     """Create the ``payouts`` schedule, or bring an existing one up to these settings.
     (``schedule_id``: tests, which share one Temporal namespace, use their own.)"""
-    schedule = payout_schedule(settings)
-    try:
-        await client.create_schedule(schedule_id, schedule)
-        log.info("payout schedule created", extra={"every_s": settings.payout_interval_s})
-        return
-    except ScheduleAlreadyRunningError:
-        pass
-
-    def updated(current: ScheduleUpdateInput) -> ScheduleUpdate:
-        # Keep the schedule's state (paused by an operator, its note) as it is.
-        schedule.state = current.description.schedule.state
-        return ScheduleUpdate(schedule=schedule)
-
-    await client.get_schedule_handle(schedule_id).update(updated)
-    log.info("payout schedule updated", extra={"every_s": settings.payout_interval_s})
+    # An existing schedule keeps its state (paused by an operator, its note) as it is.
+    created = await temporal.ensure_schedule(client, schedule_id, payout_schedule(settings))
+    log.info(
+        "payout schedule " + ("created" if created else "updated"),
+        extra={"every_s": settings.payout_interval_s},
+    )
 
 
 async def next_payout_at(
