@@ -23,14 +23,18 @@ from api.schemas.analytics import (
     OperationsRead,
     PaymentRatesRead,
     ProviderPaymentsRead,
+    RatingPointRead,
+    RatingTrendRead,
     SalesReportRead,
+    SignupPointRead,
+    SignupReportRead,
     StuckRead,
     TopProductsRead,
     VendorOverviewRead,
     VendorRankingRead,
 )
 from commerce import operations
-from commerce.analytics import overview, platform, products, sales
+from commerce.analytics import overview, platform, products, reviews, sales
 from commerce.catalog.vendors import get_vendor
 from commerce.finance.payout_schedule import next_payout_at
 
@@ -138,6 +142,39 @@ async def vendor_top_products(
     )
 
 
+@router.get("/vendors/{vendor_id}/analytics/ratings", responses=RANGE_REFUSED)
+async def vendor_ratings(
+    _: VendorManager, session: SessionDep, period: VendorPeriod, bucket: BucketQuery = "week"
+) -> RatingTrendRead:
+    """The vendor's rating over time: per bucket, the visible reviews written and their
+    average, and its rating as it stood at the bucket's end (managers and owners)."""
+    assert period.vendor_id is not None
+    series = await reviews.rating_trend(
+        session,
+        vendor_id=period.vendor_id,
+        first=period.first,
+        last=period.last,
+        bucket=bucket,
+        time_zone=period.time_zone,
+    )
+    return RatingTrendRead(
+        time_zone=period.time_zone,
+        bucket=bucket,
+        first=period.first,
+        last=period.last,
+        series=[
+            RatingPointRead(
+                start=point.start,
+                reviews=point.reviews,
+                average=point.average,
+                rating=point.rating,
+                rated_by=point.rated_by,
+            )
+            for point in series
+        ],
+    )
+
+
 @router.get("/vendors/{vendor_id}/analytics/overview")
 async def vendor_overview(
     manager: VendorManager, session: SessionDep, temporal: TemporalDep, now: NowDep
@@ -233,6 +270,31 @@ async def customers(
                 customers=point.customers,
                 new=point.new,
                 returning=point.returning,
+            )
+            for point in series
+        ],
+    )
+
+
+@router.get("/admin/analytics/signups", tags=["admin"], responses=RANGE_REFUSED)
+async def signups(
+    _: OperationsUser, session: SessionDep, period: PlatformPeriod, bucket: BucketQuery = "day"
+) -> SignupReportRead:
+    """Per bucket, the accounts created and how many have verified their email address."""
+    series = await platform.signups(
+        session, first=period.first, last=period.last, bucket=bucket, time_zone=period.time_zone
+    )
+    return SignupReportRead(
+        time_zone=period.time_zone,
+        bucket=bucket,
+        first=period.first,
+        last=period.last,
+        series=[
+            SignupPointRead(
+                start=point.start,
+                signups=point.signups,
+                verified=point.verified,
+                verification_rate_bp=point.verification_rate_bp,
             )
             for point in series
         ],

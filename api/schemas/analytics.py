@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 
 from pydantic import BaseModel, Field
 
@@ -326,3 +327,34 @@ class OperationsRead(BaseModel):
     disputes_open: int
     disputes_evidence_due: int = Field(description="Open, evidence due within 72 hours")
     next_evidence_due_at: datetime | None
+
+
+class RatingPointRead(BaseModel):
+    start: date
+    reviews: int = Field(description="Visible reviews written in the bucket")
+    average: Decimal | None = Field(description="Their average rating, 1-5 (none written: null)")
+    rating: Decimal | None = Field(description="The vendor's rating at the bucket's end")
+    rated_by: int = Field(description="The visible reviews that rating is the average of")
+
+
+class RatingTrendRead(BaseModel):
+    time_zone: str
+    bucket: Bucket
+    first: date
+    last: date
+    series: list[RatingPointRead]
+
+
+class SignupPointRead(BaseModel):
+    start: date
+    signups: int = Field(description="Accounts created in the bucket")
+    verified: int = Field(description="Of them, with their email address verified since")
+    verification_rate_bp: int = Field(description="verified / signups, in basis points")
+
+
+class SignupReportRead(BaseModel):
+    time_zone: str
+    bucket: Bucket
+    first: date
+    last: date
+    series: list[SignupPointRead]

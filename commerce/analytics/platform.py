@@ -23,6 +23,7 @@ from models import (
     OrderVendorPart,
     Payment,
     Product,
+    User,
     Vendor,
 )
 from workflows.contracts.disputes import DisputeStatus
@@ -298,3 +299,34 @@ async def open_disputes(session: AsyncSession) -> Disputes:
         )
     ).one()
     return Disputes(int(count), due)
+
+
+@dataclass(frozen=True)
+class SignupPoint:
+    start: date
+    signups: int  # accounts created in the bucket
+    verified: int  # of them, with their email address verified by now
+
+    @property
+    def verification_rate_bp(self) -> int:
+        """Verified among the sign-ups, in basis points (0 without sign-ups)."""
+        if not self.signups:
+            return 0
+        return (self.verified * 10_000 + self.signups // 2) // self.signups
+
+
+async def signups(
+    session: AsyncSession, *, first: date, last: date, bucket: Bucket, time_zone: str
+) -> list[SignupPoint]:
+    """Per bucket, the accounts created in it (the database's clock stamps them) and how many
+    of them have verified their email address since."""
+    starts = bucket_starts(first, last, bucket)
+    since, until = _window(first, last, time_zone)
+    day = in_zone(User.created_at, time_zone, bucket)
+    rows = await session.execute(
+        select(day, func.count(), func.count().filter(User.email_verified_at.is_not(None)))
+        .where(User.created_at >= since, User.created_at < until)
+        .group_by(day)
+    )
+    counts = {start: (int(total), int(verified)) for start, total, verified in rows}
+    return [SignupPoint(start, *counts.get(start, (0, 0))) for start in starts]

@@ -91,6 +91,8 @@ RULES_BEYOND_THE_SCHEMA = {
     "GET /admin/analytics/payments": "the range runs forwards, within 400 months",
     "GET /admin/analytics/categories": "the range runs forwards, within 400 months",
     "GET /admin/analytics/customers": "the range runs forwards, at most 400 buckets",
+    "GET /admin/analytics/signups": "the range runs forwards, at most 400 buckets",
+    "GET /vendors/{vendor_id}/analytics/ratings": "the range runs forwards, at most 400 buckets",
     "POST /vendors/{vendor_id}/invitations": "an email address on a special-use domain is refused",
 }
 

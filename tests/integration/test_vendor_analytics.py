@@ -25,6 +25,7 @@ from commerce.finance import ledger
 from core.clock import FixedClock
 from models import (
     Category,
+    DeliveredPurchase,
     DisputeStatus,
     InventoryLevel,
     LedgerEntry,
@@ -36,7 +37,9 @@ from models import (
     Payment,
     PaymentStatus,
     PlatformRole,
+    Product,
     ReturnRequest,
+    Review,
     SalesHour,
     Shipment,
     User,
@@ -661,3 +664,82 @@ async def test_the_worker_keeps_the_rollup_current_on_a_schedule(
         assert described.schedule.policy.overlap == ScheduleOverlapPolicy.SKIP
     finally:
         await handle.delete()
+
+
+async def test_the_rating_trend_counts_visible_reviews_as_written(shop: Shop) -> None:
+    async with shop.sessionmaker.begin() as session:
+        lamp = await session.scalar(select(Product).where(Product.title == "Lamp"))
+        assert lamp is not None
+        for account, rating, written, hidden in (
+            (shop.staff, 5, "2026-10-20T10:00", False),  # before the range
+            (shop.outsider, 3, "2026-11-03T10:00", False),
+            (shop.operator, 4, "2026-11-10T10:00", False),
+            (shop.manager, 1, "2026-11-04T10:00", True),  # hidden by moderation
+        ):
+            purchase = DeliveredPurchase(
+                user_id=uuid.UUID(account.id),
+                product_id=lamp.id,
+                order_id=uuid.uuid4(),
+                order_line_id=uuid.uuid4(),
+                delivered_at=at(written),
+            )
+            session.add(purchase)
+            await session.flush()
+            session.add(
+                Review(
+                    product_id=lamp.id,
+                    user_id=uuid.UUID(account.id),
+                    purchase_id=purchase.id,
+                    rating=rating,
+                    title="ok",
+                    is_hidden=hidden,
+                    created_at=at(written),
+                )
+            )
+    answer = await shop.http.get(
+        f"/vendors/{shop.north.id}/analytics/ratings?from=2026-11-01&to=2026-11-30",
+        headers=shop.manager.headers,
+    )
+    assert answer.status_code == 200, answer.text
+    series = [
+        (p["start"], p["reviews"], p["average"], p["rating"], p["rated_by"])
+        for p in answer.json()["series"]
+    ]
+    assert series == [
+        ("2026-10-26", 0, None, "5.00", 1),  # the review of Oct 20 stands
+        ("2026-11-02", 1, "3.00", "4.00", 2),
+        ("2026-11-09", 1, "4.00", "4.00", 3),
+        ("2026-11-16", 0, None, "4.00", 3),
+        ("2026-11-23", 0, None, "4.00", 3),
+        ("2026-11-30", 0, None, "4.00", 3),
+    ]
+    staff = await shop.http.get(
+        f"/vendors/{shop.north.id}/analytics/ratings", headers=shop.staff.headers
+    )
+    assert staff.status_code == 403
+
+
+async def test_signups_and_their_verification(shop: Shop) -> None:
+    async with shop.sessionmaker.begin() as session:
+        for account, created, verified in (
+            (shop.staff, "2026-11-02T08:00", True),
+            (shop.outsider, "2026-11-02T22:30", False),  # Nov 2, 23:30 in Berlin
+            (shop.operator, "2026-11-02T23:30", True),  # Nov 3, 00:30 in Berlin
+        ):
+            user = await session.get(User, uuid.UUID(account.id))
+            assert user is not None
+            user.created_at = at(created)
+            user.email_verified_at = at(created) if verified else None
+    answer = await shop.http.get(
+        "/admin/analytics/signups?from=2026-11-01&to=2026-11-07", headers=shop.operator.headers
+    )
+    assert answer.status_code == 200, answer.text
+    series = {p["start"]: p for p in answer.json()["series"]}
+    assert len(series) == 7
+    assert (series["2026-11-02"]["signups"], series["2026-11-02"]["verified"]) == (2, 1)
+    assert series["2026-11-02"]["verification_rate_bp"] == 5000
+    assert (series["2026-11-03"]["signups"], series["2026-11-03"]["verification_rate_bp"]) == (
+        1,
+        10_000,
+    )
+    assert sum(p["signups"] for p in series.values()) == 3
