@@ -17,7 +17,13 @@ from temporalio.api.operatorservice.v1 import (
 from temporalio.client import (
     Client,
     Schedule,
+    ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleState,
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
@@ -124,6 +130,33 @@ async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
 
 
 # --- schedules ---------------------------------------------------------------------------------
+
+
+def every(
+    interval: timedelta,
+    workflow: str,
+    arg: object,
+    *,
+    id: str,
+    task_queue: str,
+    summary: str,
+    note: str,
+) -> Schedule:
+    """A schedule starting ``workflow`` every ``interval`` (Temporal appends the due time to
+    ``id``: one workflow id per run), one run at a time: a run still going when the next is
+    due skips it, and after an outage one catch-up run stands for the runs missed (each run
+    does all that is due, so the ones it stands for would find nothing left)."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            workflow, arg, id=id, task_queue=task_queue, static_summary=summary
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=interval)]),
+        policy=SchedulePolicy(
+            overlap=ScheduleOverlapPolicy.SKIP,
+            catchup_window=max(interval, timedelta(seconds=60)),
+        ),
+        state=ScheduleState(note=note),
+    )
 
 
 async def ensure_schedule(client: Client, schedule_id: str, schedule: Schedule) -> bool:

@@ -9,12 +9,6 @@ from datetime import timedelta
 from temporalio.client import (
     Client,
     Schedule,
-    ScheduleActionStartWorkflow,
-    ScheduleIntervalSpec,
-    ScheduleOverlapPolicy,
-    SchedulePolicy,
-    ScheduleSpec,
-    ScheduleState,
 )
 
 from commerce.orders.order_saga import timings
@@ -26,22 +20,15 @@ log = logging.getLogger("emporium.analytics")
 
 
 def rollup_schedule(settings: Settings) -> Schedule:
-    interval = timedelta(seconds=settings.analytics_rollup_interval_s)
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            ROLLUP_WORKFLOW,
-            SalesRollupInput(timings=timings(settings)),
-            id="analytics-rollup",
-            task_queue=settings.temporal_task_queue,
-            static_summary="Roll up the sales of the hours closed since the last run",
-        ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=interval)]),
-        policy=SchedulePolicy(
-            # One at a time; after an outage one run catches up (it rolls up every hour due).
-            overlap=ScheduleOverlapPolicy.SKIP,
-            catchup_window=max(interval, timedelta(seconds=60)),
-        ),
-        state=ScheduleState(note="Sales rollup (commerce.analytics.rollup_schedule)"),
+    # One at a time; after an outage one run catches up (it rolls up every hour due).
+    return temporal.every(
+        timedelta(seconds=settings.analytics_rollup_interval_s),
+        ROLLUP_WORKFLOW,
+        SalesRollupInput(timings=timings(settings)),
+        id="analytics-rollup",
+        task_queue=settings.temporal_task_queue,
+        summary="Roll up the sales of the hours closed since the last run",
+        note="Sales rollup (commerce.analytics.rollup_schedule)",
     )
 
 

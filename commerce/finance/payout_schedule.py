@@ -13,12 +13,6 @@ from datetime import datetime, timedelta
 from temporalio.client import (
     Client,
     Schedule,
-    ScheduleActionStartWorkflow,
-    ScheduleIntervalSpec,
-    ScheduleOverlapPolicy,
-    SchedulePolicy,
-    ScheduleSpec,
-    ScheduleState,
 )
 from temporalio.service import RPCError
 
@@ -31,24 +25,15 @@ log = logging.getLogger("emporium.payouts")
 
 
 def payout_schedule(settings: Settings) -> Schedule:
-    interval = timedelta(seconds=settings.payout_interval_s)
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            PAYOUT_WORKFLOW,
-            PayoutWorkflowInput(timings=timings(settings)),
-            # Temporal appends the due time: one workflow id per run.
-            id="payouts",
-            task_queue=settings.temporal_task_queue,
-            static_summary="Pay vendors what is past the return window",
-        ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=interval)]),
-        policy=SchedulePolicy(
-            # One run at a time; after an outage, one catch-up run pays everything due (the
-            # runs it stands for would find nothing left).
-            overlap=ScheduleOverlapPolicy.SKIP,
-            catchup_window=max(interval, timedelta(seconds=60)),
-        ),
-        state=ScheduleState(note="Vendor payouts (commerce.finance.payout_schedule)"),
+    # One run at a time; after an outage, one catch-up run pays everything due.
+    return temporal.every(
+        timedelta(seconds=settings.payout_interval_s),
+        PAYOUT_WORKFLOW,
+        PayoutWorkflowInput(timings=timings(settings)),
+        id="payouts",
+        task_queue=settings.temporal_task_queue,
+        summary="Pay vendors what is past the return window",
+        note="Vendor payouts (commerce.finance.payout_schedule)",
     )
 
 
