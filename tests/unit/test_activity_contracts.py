@@ -10,6 +10,7 @@ import typing
 import pytest
 from temporalio import activity
 
+from activities.analytics import RollupActivities
 from activities.demo import DemoActivities
 from activities.disputes import DisputeActivities
 from activities.orders import OrderActivities
@@ -18,13 +19,23 @@ from activities.refunds import RefundActivities
 from activities.returns import ReturnActivities
 from activities.shipments import ShipmentActivities
 from workers.registry import steps_of
-from workflows.contracts import demo, disputes, orders, payouts, refunds, returns, shipments
+from workflows.contracts import (
+    analytics,
+    demo,
+    disputes,
+    orders,
+    payouts,
+    refunds,
+    returns,
+    shipments,
+)
 
 IMPLEMENTATIONS: list[tuple[type, type]] = [
     (DemoActivities, demo.DemoActivities),
     (DisputeActivities, disputes.DisputeActivities),
     (OrderActivities, orders.OrderActivities),
     (PayoutActivities, payouts.PayoutActivities),
+    (RollupActivities, analytics.RollupActivities),
     (RefundActivities, refunds.RefundActivities),
     (ReturnActivities, returns.ReturnActivities),
     (ShipmentActivities, shipments.ShipmentActivities),
