@@ -15,7 +15,6 @@ from commerce.catalog.inventory import StockStatus, stock_status
 from commerce.finance import ledger
 from models import (
     InventoryLevel,
-    LedgerEntry,
     Product,
     ProductStatus,
     ReturnRequest,
@@ -46,18 +45,6 @@ class StockAlert:
 
 
 @dataclass(frozen=True)
-class Money:
-    """A vendor's books in one currency (minor units)."""
-
-    currency: str
-    balance: int  # owed to the vendor: every entry not paid out
-    payable: int  # what a payout run now would settle
-    frozen: int  # held back by open disputes
-    pending: int  # sales still inside their return window
-    next_available_at: datetime | None  # when the first of them becomes payable
-
-
-@dataclass(frozen=True)
 class VendorOverview:
     parts_to_accept: int
     parts_to_ship: int
@@ -65,7 +52,7 @@ class VendorOverview:
     low_stock: int
     out_of_stock: int
     stock_alerts: list[StockAlert]
-    money: list[Money]
+    money: list[ledger.Books]  # per currency
 
 
 async def vendor_overview(
@@ -121,36 +108,7 @@ async def vendor_overview(
             select(short).order_by(short.c.available, short.c.sku).limit(MAX_STOCK_ITEMS)
         )
     ]
-    balances = await ledger.balance(session, vendor_id=vendor_id)
-    payable = await ledger.payable(session, vendor_id=vendor_id, now=now)
-    frozen = await ledger.frozen(session, vendor_id=vendor_id)
-    waiting = (
-        await session.execute(
-            select(
-                LedgerEntry.currency,
-                func.sum(LedgerEntry.amount),
-                func.min(LedgerEntry.available_at),
-            )
-            .where(
-                LedgerEntry.vendor_id == vendor_id,
-                LedgerEntry.payout_id.is_(None),
-                LedgerEntry.available_at > now,
-            )
-            .group_by(LedgerEntry.currency)
-        )
-    ).all()
-    later = {currency: (int(amount), first) for currency, amount, first in waiting}
-    money = [
-        Money(
-            currency=currency,
-            balance=balances.get(currency, 0),
-            payable=payable.get(currency, 0),
-            frozen=frozen.get(currency, 0),
-            pending=later.get(currency, (0, None))[0],
-            next_available_at=later.get(currency, (0, None))[1],
-        )
-        for currency in sorted(set(balances) | set(later))
-    ]
+    money = await ledger.books(session, vendor_id=vendor_id, now=now)
     return VendorOverview(
         parts_to_accept=int(parts.get(ShipmentStatus.AWAITING_ACCEPTANCE, 0)),
         parts_to_ship=sum(int(parts.get(status, 0)) for status in TO_SHIP),

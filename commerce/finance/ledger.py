@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -370,6 +370,44 @@ async def frozen(session: AsyncSession, *, vendor_id: uuid.UUID) -> dict[str, in
     return await _by_currency(
         session, LedgerEntry.vendor_id == vendor_id, LedgerEntry.payout_id.is_(None), _frozen()
     )
+
+
+@dataclass(frozen=True)
+class Books:
+    """A vendor's books in one currency at a moment, read in one pass over its ledger."""
+
+    currency: str
+    balance: int  # every entry: what the platform owes the vendor
+    payable: int  # what a payout run at that moment would settle (``payable``)
+    frozen: int  # unpaid entries held back by open disputes (``frozen``)
+    pending: int  # unpaid entries not available yet (sales inside their return window)
+    next_available_at: datetime | None  # when the first of them becomes available
+
+
+async def books(session: AsyncSession, *, vendor_id: uuid.UUID, now: datetime) -> list[Books]:
+    """``balance``, ``payable`` and ``frozen`` and what is still pending, per currency, with
+    one read of the vendor's entries instead of one each."""
+    unpaid = LedgerEntry.payout_id.is_(None)
+    frozen = _frozen()
+    later = and_(unpaid, LedgerEntry.available_at > now)
+    total = func.coalesce(func.sum(LedgerEntry.amount), 0)
+    rows = await session.execute(
+        select(
+            LedgerEntry.currency,
+            total,
+            func.coalesce(func.sum(LedgerEntry.amount).filter(*_payable_conditions(now)), 0),
+            func.coalesce(func.sum(LedgerEntry.amount).filter(unpaid, frozen), 0),
+            func.coalesce(func.sum(LedgerEntry.amount).filter(later), 0),
+            func.min(LedgerEntry.available_at).filter(later),
+        )
+        .where(LedgerEntry.vendor_id == vendor_id)
+        .group_by(LedgerEntry.currency)
+        .order_by(LedgerEntry.currency)
+    )
+    return [
+        Books(currency, int(balance), int(payable), int(held), int(pending), first)
+        for currency, balance, payable, held, pending, first in rows
+    ]
 
 
 async def entries(
