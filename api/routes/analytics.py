@@ -162,16 +162,7 @@ async def vendor_ratings(
         bucket=bucket,
         first=period.first,
         last=period.last,
-        series=[
-            RatingPointRead(
-                start=point.start,
-                reviews=point.reviews,
-                average=point.average,
-                rating=point.rating,
-                rated_by=point.rated_by,
-            )
-            for point in series
-        ],
+        series=[RatingPointRead.model_validate(point) for point in series],
     )
 
 
@@ -231,7 +222,7 @@ async def payment_rates(
         time_zone=period.time_zone,
         first=period.first,
         last=period.last,
-        providers=[ProviderPaymentsRead.build(each) for each in found],
+        providers=[ProviderPaymentsRead.model_validate(each) for each in found],
     )
 
 
@@ -264,15 +255,7 @@ async def customers(
         bucket=bucket,
         first=period.first,
         last=period.last,
-        series=[
-            CustomerPointRead(
-                start=point.start,
-                customers=point.customers,
-                new=point.new,
-                returning=point.returning,
-            )
-            for point in series
-        ],
+        series=[CustomerPointRead.model_validate(point) for point in series],
     )
 
 
@@ -289,15 +272,7 @@ async def signups(
         bucket=bucket,
         first=period.first,
         last=period.last,
-        series=[
-            SignupPointRead(
-                start=point.start,
-                signups=point.signups,
-                verified=point.verified,
-                verification_rate_bp=point.verification_rate_bp,
-            )
-            for point in series
-        ],
+        series=[SignupPointRead.model_validate(point) for point in series],
     )
 
 

@@ -6,11 +6,11 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.money import Money
 from commerce.analytics.overview import VendorOverview
-from commerce.analytics.platform import CurrencyCategories, CurrencyVendors, ProviderPayments
+from commerce.analytics.platform import CurrencyCategories, CurrencyVendors
 from commerce.analytics.products import CurrencyProducts, Ranking
 from commerce.analytics.sales import Bucket, CurrencySales, SalesFigures, SalesReport
 from commerce.catalog.inventory import StockStatus
@@ -130,6 +130,8 @@ class TopProductsRead(BaseModel):
 
 
 class StockAlertRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read off the domain's figures
+
     variant_id: uuid.UUID
     product_id: uuid.UUID
     sku: str
@@ -170,18 +172,7 @@ class VendorOverviewRead(BaseModel):
             returns_to_decide=overview.returns_to_decide,
             low_stock=overview.low_stock,
             out_of_stock=overview.out_of_stock,
-            stock_alerts=[
-                StockAlertRead(
-                    variant_id=alert.variant_id,
-                    product_id=alert.product_id,
-                    sku=alert.sku,
-                    title=alert.title,
-                    available=alert.available,
-                    low_stock_threshold=alert.low_stock_threshold,
-                    status=alert.status,
-                )
-                for alert in overview.stock_alerts
-            ],
+            stock_alerts=[StockAlertRead.model_validate(a) for a in overview.stock_alerts],
             money=[
                 VendorMoneyRead(
                     currency=each.currency,
@@ -234,6 +225,8 @@ class VendorRankingRead(BaseModel):
 
 
 class ProviderPaymentsRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read off the domain's figures
+
     provider: str
     attempts: int
     succeeded: int = Field(description="Authorized (captured or voided later, or not yet)")
@@ -242,19 +235,6 @@ class ProviderPaymentsRead(BaseModel):
     open: int = Field(description="Waiting for the shopper or the provider")
     decline_rate_bp: int = Field(description="Declined among the attempts that ended, in bp")
     decline_codes: dict[str, int] = Field(description="The most frequent decline codes")
-
-    @classmethod
-    def build(cls, found: ProviderPayments) -> ProviderPaymentsRead:
-        return cls(
-            provider=found.provider,
-            attempts=found.attempts,
-            succeeded=found.succeeded,
-            declined=found.declined,
-            failed=found.failed,
-            open=found.open,
-            decline_rate_bp=found.decline_rate_bp,
-            decline_codes=found.decline_codes,
-        )
 
 
 class PaymentRatesRead(BaseModel):
@@ -299,6 +279,8 @@ class CategoryReportRead(BaseModel):
 
 
 class CustomerPointRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read off the domain's figures
+
     start: date
     customers: int = Field(description="With an order confirmed in the bucket")
     new: int = Field(description="Of them, whose first confirmed order ever it was")
@@ -330,6 +312,8 @@ class OperationsRead(BaseModel):
 
 
 class RatingPointRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read off the domain's figures
+
     start: date
     reviews: int = Field(description="Visible reviews written in the bucket")
     average: Decimal | None = Field(description="Their average rating, 1-5 (none written: null)")
@@ -346,6 +330,8 @@ class RatingTrendRead(BaseModel):
 
 
 class SignupPointRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read off the domain's figures
+
     start: date
     signups: int = Field(description="Accounts created in the bucket")
     verified: int = Field(description="Of them, with their email address verified since")
